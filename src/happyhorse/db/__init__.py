@@ -1,0 +1,1 @@
+"""The database layer: schema, connection and migrations (SQLite and PostgreSQL)."""

@@ -1,0 +1,95 @@
+"""The engine protocol: what generates the pixels and the sound.
+
+An engine is loaded once per worker and then called once per job with a
+:class:`GenerationSpec` and an :class:`EngineContext`. It never touches the
+database, storage or HTTP. Watermarking, encoding, posters and storage are
+not its business.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+Mode = Literal["t2v", "i2v", "r2v"]
+
+FPS = 24
+SAMPLE_RATE = 48_000
+AUDIO_CHANNELS = 2
+
+
+class JobCancelled(Exception):
+    """Raised inside an engine when ``ctx.cancelled()`` turned true; the job ends cancelled."""
+
+
+@dataclass(frozen=True)
+class GenerationSpec:
+    """One job, as an engine sees it."""
+
+    mode: Mode
+    prompt: str
+    width: int
+    height: int
+    num_frames: int
+    seed: int
+    fps: int = FPS
+    images: tuple[np.ndarray, ...] = ()
+    """Decoded input images, RGB uint8 ``[H, W, 3]``, in request order."""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.fps
+
+
+@dataclass
+class Clip:
+    """What an engine returns."""
+
+    frames: np.ndarray | Iterable[np.ndarray]
+    """uint8 ``[T, H, W, 3]`` RGB, or an iterator of ``[H, W, 3]`` frames (lets big clips stream)."""
+    fps: int
+    audio: np.ndarray
+    """float32 ``[channels, samples]`` in [-1, 1]."""
+    sample_rate: int
+    num_frames: int
+
+
+class EngineContext(Protocol):
+    """What the worker hands an engine for one job."""
+
+    log: logging.Logger
+
+    def report_progress(self, fraction: float) -> None:
+        """Report progress in [0, 1]; values that go down are ignored."""
+
+    def cancelled(self) -> bool:
+        """True once the job has been cancelled; the engine should raise :class:`JobCancelled`."""
+
+
+@runtime_checkable
+class Engine(Protocol):
+    name: str
+    """Short name of the engine (``preview``, ``ltx2``, ``wan``)."""
+    description: str
+    """One line shown in ``GET /v1/models``, honest about what the engine is."""
+
+    def generate(self, spec: GenerationSpec, ctx: EngineContext) -> Clip: ...
+
+
+class NullContext:
+    """A context that never cancels and ignores progress (for scripts and tests)."""
+
+    def __init__(self) -> None:
+        self.log = logging.getLogger("happyhorse.engine")
+        self.progress: list[float] = []
+
+    def report_progress(self, fraction: float) -> None:
+        self.progress.append(fraction)
+
+    def cancelled(self) -> bool:
+        return False

@@ -1,0 +1,39 @@
+"""Identifiers: a prefix and a lowercase ULID (time-ordered, 128 bits).
+
+Because the first 48 bits are the creation time in milliseconds, ids of one
+kind sort by creation time, which is what cursor pagination relies on.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+_lock = threading.Lock()
+_last = (0, 0)
+
+
+def _ulid() -> str:
+    global _last
+    with _lock:
+        ms = time.time_ns() // 1_000_000
+        last_ms, last_rand = _last
+        if ms <= last_ms:
+            # Same millisecond (or the clock stepped back): keep order by counting up.
+            ms, rand = last_ms, (last_rand + 1) & ((1 << 80) - 1)
+        else:
+            rand = int.from_bytes(os.urandom(10), "big")
+        _last = (ms, rand)
+    value = (ms << 80) | rand
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str) -> str:
+    """A new id such as ``job_01jd5x...``."""
+    return f"{prefix}_{_ulid()}"

@@ -1,0 +1,56 @@
+"""Settings, built at the edge (the CLI or a test) and passed in; never a global."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("HAPPYHORSE_DATA_DIR", Path.home() / ".happyhorse"))
+
+
+@dataclass
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    database_url: str | None = None
+    """SQLite or PostgreSQL URL; ``None`` means ``<data_dir>/happyhorse.db``."""
+    public_base_url: str | None = None
+    """How clients reach the API (for signed output URLs); ``None`` uses the request's own base URL."""
+    signing_secret: str | None = None
+    """HMAC key for signed file URLs; ``None`` means one kept in ``<data_dir>/signing-secret``."""
+    url_ttl_seconds: int = 24 * 3600
+    engine: str = "preview"
+    allow_private_fetch: bool = False
+    """Let image URLs point at loopback/private addresses (for local use only)."""
+    fetch_timeout_seconds: float = 20.0
+    max_image_bytes: int = 10 * 1024 * 1024
+    max_body_bytes: int = 100 * 1024 * 1024
+    lease_seconds: float = 30.0
+    heartbeat_seconds: float = 10.0
+    max_attempts: int = 3
+    shutdown_grace_seconds: float = 30.0
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'happyhorse.db'}"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    def resolved_signing_secret(self) -> bytes:
+        """The signing key: given, else read from (or created in) the data dir with mode 0600."""
+        if self.signing_secret:
+            return self.signing_secret.encode()
+        path = self.data_dir / "signing-secret"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip().encode()
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+        return path.read_text().strip().encode()
