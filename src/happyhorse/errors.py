@@ -14,6 +14,7 @@ Hierarchy (by HTTP status)::
     ├── InvalidRequest        400 invalid_request_error
     ├── AuthenticationFailed  401 authentication_error
     ├── InsufficientCredits   402 billing_error
+    ├── Forbidden             403 permission_error
     ├── NotFound              404 not_found_error
     ├── Conflict              409 conflict_error
     ├── PayloadTooLarge       413 invalid_request_error
@@ -63,6 +64,11 @@ class AuthenticationFailed(ServiceError):
 class InsufficientCredits(ServiceError):
     status = 402
     type = "billing_error"
+
+
+class Forbidden(ServiceError):
+    status = 403
+    type = "permission_error"
 
 
 class NotFound(ServiceError):

@@ -23,6 +23,16 @@ from happyhorse.engines.base import (
 
 ENGINE_NAMES = ("preview",)
 
+# What GET /v1/models says about each engine, so nobody mistakes preview output
+# for a neural model's. Known without loading the engine (the API process never does).
+ENGINE_INFO: dict[str, dict[str, Any]] = {
+    "preview": {
+        "name": "preview",
+        "description": "procedural preview renderer (CPU, no neural network): for trying the API, not a generative model",
+        "neural": False,
+    },
+}
+
 
 def load_engine(name: str, options: Mapping[str, Any] | None = None) -> Engine:
     """Build the engine called ``name``; raises ``ValueError`` naming the known ones."""
@@ -35,6 +45,7 @@ def load_engine(name: str, options: Mapping[str, Any] | None = None) -> Engine:
 
 __all__ = [
     "AUDIO_CHANNELS",
+    "ENGINE_INFO",
     "ENGINE_NAMES",
     "FPS",
     "SAMPLE_RATE",

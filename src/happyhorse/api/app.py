@@ -1,0 +1,71 @@
+"""The FastAPI application: ``create_app(runtime)``.
+
+Handlers stay thin (parse → one service call → dict); the app itself never
+runs an engine. ``happyhorse serve`` passes ``worker`` so that one in-process
+worker runs beside the API for the lifetime of the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from happyhorse import __version__
+from happyhorse.api import files
+from happyhorse.api.errors import RequestIdMiddleware, install_error_handlers
+from happyhorse.api.routes import generations, health, jobs, models, uploads
+from happyhorse.api.schemas import ErrorEnvelope
+from happyhorse.runtime import Runtime
+
+if TYPE_CHECKING:
+    from happyhorse.worker import WorkerThread
+
+DESCRIPTION = """An open, self-hostable implementation of the HappyHorse 1.1 video-generation API.
+
+Submit a job with `POST /v1/videos/generations`, poll `GET /v1/jobs/{job_id}` until it is
+`completed`, then download `result.outputs[0].url`. Every `/v1` call needs
+`Authorization: Bearer <api key>`. Every error has the shape
+`{"error": {"type", "code", "message", "param", "request_id"}}`.
+"""
+
+_ERRORS = {
+    status: {"model": ErrorEnvelope, "description": description}
+    for status, description in {
+        400: "invalid field, unknown field, image count or format wrong",
+        401: "missing, malformed, unknown or revoked key",
+        404: "no such job/upload for this account",
+        409: "cancel of an ended job",
+        413: "body or image over its cap",
+    }.items()
+}
+
+
+def create_app(runtime: Runtime, *, worker: WorkerThread | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop_and_join()
+
+    app = FastAPI(
+        title="HappyHorse 1.1 API (happyhorse)",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses=_ERRORS,
+    )
+    app.state.runtime = runtime
+    app.state.storage = runtime.storage
+    app.state.signer = runtime.signer
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    for module in (generations, jobs, uploads, models, health, files):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,94 @@
+"""One error envelope for every non-2xx answer (SPEC §6), and request ids.
+
+Handlers turn :class:`~happyhorse.errors.ServiceError`, FastAPI's own
+validation errors, Starlette's HTTP errors and anything unexpected into the
+same JSON shape. An unexpected exception is logged with its request id and
+answered 500 ``internal_error`` without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from happyhorse.errors import InvalidRequest, NotFound, ServiceError
+from happyhorse.ids import new_id
+
+log = logging.getLogger("happyhorse.api")
+
+_HTTP_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error", 405: "invalid_request_error",
+               409: "conflict_error", 413: "invalid_request_error", 429: "rate_limit_error"}
+
+
+def request_id_of(request: Request) -> str | None:
+    return request.scope.get("state", {}).get("request_id")
+
+
+def error_response(error: ServiceError, request: Request) -> JSONResponse:
+    return JSONResponse(error.to_dict(request_id_of(request)), status_code=error.status, headers=error.headers)
+
+
+async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+    return error_response(exc, request)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors()[0] if exc.errors() else {}
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
+    param = ".".join(location) or None
+    message = f"{param}: {first.get('msg', 'invalid value')}" if param else first.get("msg", "invalid request")
+    return error_response(InvalidRequest("invalid_parameter", message, param), request)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 404:
+        error: ServiceError = NotFound("route_not_found", f"no route {request.method} {request.url.path}; see /docs", None)
+    else:
+        error = ServiceError("http_error", str(exc.detail), None)
+        error.status = exc.status_code
+        error.type = _HTTP_TYPES.get(exc.status_code, "invalid_request_error" if exc.status_code < 500 else "api_error")
+    response = error_response(error, request)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id_of(request))
+    error = ServiceError("internal_error", "the server failed to handle this request; it has been logged, please retry")
+    return error_response(error, request)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _service_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+class RequestIdMiddleware:
+    """Gives each request an id (``req_...``), kept in ``request.state`` and sent back as ``x-request-id``.
+
+    A plain ASGI middleware: BaseHTTPMiddleware would cost a task per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = new_id("req")
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

@@ -1,0 +1,73 @@
+"""Turning stored rows into the wire objects of SPEC §5."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from happyhorse.jobs.model import Job
+from happyhorse.jobs.status import Status
+from happyhorse.pricing import usage_for
+from happyhorse.storage.signing import UrlSigner
+
+
+def iso_time(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def job_object(job: Job, *, queue_position: int | None, signer: UrlSigner, base_url: str, url_ttl: int) -> dict:
+    """The job as the API returns it; output URLs are signed afresh on every call."""
+    request = job.request
+    status = Status(job.status)
+    result = None
+    if status is Status.COMPLETED and job.result:
+        result = {
+            "outputs": [_output_object(o, signer, base_url, url_ttl) for o in job.result.get("outputs", [])],
+            "seed": job.result.get("seed", request["seed"]),
+        }
+    return {
+        "job_id": job.id,
+        "object": "video.generation.job",
+        "model": job.model,
+        "status": status.value,
+        "progress": job.progress,
+        "queue_position": queue_position if status is Status.QUEUED else None,
+        "created_at": iso_time(job.created_at),
+        "started_at": iso_time(job.started_at),
+        "completed_at": iso_time(job.completed_at),
+        "request": {
+            "mode": request["mode"],
+            "prompt": request["prompt"],
+            "aspect_ratio": (job.result or {}).get("aspect_ratio", request["aspect_ratio"]),
+            "resolution": request["resolution"],
+            "duration": request["duration"],
+            "seed": request["seed"],
+            "watermark": request["watermark"],
+            "images": len(request["inputs"]),
+        },
+        "engine": job.engine,
+        "result": result,
+        "usage": usage_for(request["resolution"], request["duration"]) if result else None,
+        "error": {"code": job.error_code, "message": job.error_message} if status is Status.FAILED else None,
+    }
+
+
+def _output_object(output: dict, signer: UrlSigner, base_url: str, url_ttl: int) -> dict:
+    now = int(time.time())
+    video_path, expires_at = signer.signed_path(output["storage_key"], url_ttl, now=now)
+    poster_path, _ = signer.signed_path(output["poster_key"], url_ttl, now=now)
+    return {
+        "type": "video",
+        "url": base_url + video_path,
+        "url_expires_at": iso_time(expires_at),
+        "content_type": output["content_type"],
+        "width": output["width"],
+        "height": output["height"],
+        "fps": output["fps"],
+        "duration": output["duration"],
+        "has_audio": output["has_audio"],
+        "bytes": output["bytes"],
+        "poster_url": base_url + poster_path,
+    }

@@ -1,0 +1,86 @@
+"""The caller's jobs: retrieve, list, cancel, content."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from happyhorse.api.deps import CurrentAccount, RuntimeDep, base_url
+from happyhorse.api.presenters import job_object
+from happyhorse.api.schemas import JobList, JobObject
+from happyhorse.errors import Conflict
+from happyhorse.jobs.model import Job
+from happyhorse.jobs.status import Status
+from happyhorse.runtime import Runtime
+
+router = APIRouter(tags=["jobs"])
+
+
+def _present(request: Request, runtime: Runtime, job: Job) -> dict:
+    position = runtime.queue.queue_position(job) if job.status == Status.QUEUED else None
+    return job_object(
+        job, queue_position=position, signer=runtime.signer, base_url=base_url(request),
+        url_ttl=runtime.settings.url_ttl_seconds,
+    )
+
+
+@router.get("/v1/jobs/{job_id}", response_model=JobObject, summary="Retrieve a job")
+async def retrieve_job(job_id: str, request: Request, runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:
+    def load() -> dict:
+        return _present(request, runtime, runtime.queue.get(job_id, account_id=account.id))
+
+    return JSONResponse(await run_in_threadpool(load))
+
+
+@router.get("/v1/jobs", response_model=JobList, summary="List the caller's jobs, newest first")
+async def list_jobs(
+    request: Request,
+    runtime: RuntimeDep,
+    account: CurrentAccount,
+    limit: Annotated[int, Query(ge=1, le=100, description="page size, 1-100")] = 20,
+    after: Annotated[str | None, Query(description="the last_id of the previous page")] = None,
+) -> JSONResponse:
+    def load() -> dict:
+        jobs, has_more = runtime.queue.list_jobs(account.id, limit=limit, after=after)
+        data = [_present(request, runtime, job) for job in jobs]
+        return {"object": "list", "data": data, "has_more": has_more, "last_id": jobs[-1].id if jobs else None}
+
+    return JSONResponse(await run_in_threadpool(load))
+
+
+@router.post("/v1/jobs/{job_id}/cancel", response_model=JobObject, summary="Cancel a queued or running job")
+async def cancel_job(job_id: str, request: Request, runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:
+    """A queued job is cancelled at once; a running one stops at the engine's next step
+    (its status turns ``cancelled`` then). Cancelling an ended job is a 409."""
+
+    def cancel() -> dict:
+        return _present(request, runtime, runtime.queue.request_cancel(account.id, job_id))
+
+    return JSONResponse(await run_in_threadpool(cancel))
+
+
+@router.get(
+    "/v1/jobs/{job_id}/content",
+    status_code=307,
+    summary="Download the video (redirects to a fresh signed URL)",
+    responses={307: {"description": "redirect to the signed video URL"}},
+)
+async def job_content(
+    job_id: str,
+    request: Request,
+    runtime: RuntimeDep,
+    account: CurrentAccount,
+    variant: Annotated[str, Query(pattern="^(video|poster)$", description="video or poster")] = "video",
+) -> RedirectResponse:
+    job = await run_in_threadpool(runtime.queue.get, job_id, account_id=account.id)
+    if job.status != Status.COMPLETED or not job.result:
+        raise Conflict(
+            "job_not_completed", f"job {job_id} is {job.status}; its content exists once it is completed", "job_id"
+        )
+    output = job.result["outputs"][0]
+    key = output["storage_key"] if variant == "video" else output["poster_key"]
+    path, _ = runtime.signer.signed_path(key, runtime.settings.url_ttl_seconds)
+    return RedirectResponse(base_url(request) + path, status_code=307)

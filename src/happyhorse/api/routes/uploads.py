@@ -1,0 +1,61 @@
+"""``POST /v1/uploads``: upload an image once, use its ``upload_id`` in ``image``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from happyhorse.api.body import read_form, read_limited_body
+from happyhorse.api.deps import CurrentAccount, RuntimeDep
+from happyhorse.api.schemas import UPLOAD_REQUEST_BODY, UploadObject
+from happyhorse.errors import InvalidRequest
+from happyhorse.runtime import Runtime
+from happyhorse.uploads import Upload, insert_upload, lookup_upload, store_image
+
+router = APIRouter(tags=["uploads"])
+
+
+@router.post(
+    "/v1/uploads",
+    status_code=201,
+    response_model=UploadObject,
+    summary="Upload an image",
+    openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
+)
+async def create_upload(request: Request, runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:
+    """Send one image as the multipart part ``file`` (or the raw bytes with an
+    ``image/*`` content type). It is checked against the image rules now."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    limit = runtime.settings.max_image_bytes + 64 * 1024
+    if content_type == "multipart/form-data":
+        fields, files = await read_form(request, limit, file_field="file")
+        if fields:
+            name = sorted(fields)[0]
+            raise InvalidRequest("unknown_field", f"unknown field {name!r}; send only the file part 'file'", name)
+        if len(files) != 1:
+            raise InvalidRequest("invalid_file_count", f"send exactly one file part named 'file', got {len(files)}", "file")
+        data = files[0]
+    elif content_type.startswith("image/"):
+        data = await read_limited_body(request, limit)
+    else:
+        raise InvalidRequest(
+            "unsupported_content_type", "send multipart/form-data with a 'file' part, or the image bytes as image/*", None
+        )
+    upload = await run_in_threadpool(_store, runtime, account.id, data)
+    return JSONResponse(upload.to_api(), status_code=201)
+
+
+def _store(runtime: Runtime, account_id: str, data: bytes) -> Upload:
+    upload_id, info = store_image(runtime.storage, data, param="file", max_bytes=runtime.settings.max_image_bytes)
+    with runtime.db.begin() as conn:
+        return insert_upload(conn, upload_id, account_id, data, info)
+
+
+@router.get("/v1/uploads/{upload_id}", response_model=UploadObject, summary="Retrieve an upload's metadata")
+async def retrieve_upload(upload_id: str, runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:
+    def load() -> Upload:
+        with runtime.db.connect().execution_options(readonly=True) as conn:
+            return lookup_upload(conn, account.id, upload_id)
+
+    return JSONResponse((await run_in_threadpool(load)).to_api())

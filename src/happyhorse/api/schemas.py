@@ -1,0 +1,179 @@
+"""Wire shapes for the OpenAPI document (SPEC §3, §5, §6).
+
+Handlers build plain dicts (fast, and exactly the documented shape); these
+models describe them for ``/openapi.json`` and ``/docs``, and tests check
+responses against them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class GenerationRequestBody(BaseModel):
+    """The body of ``POST /v1/videos/generations``. Unknown fields are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field("happyhorse-1-1", description="happyhorse-1-1 (aliases HappyHorse-1.1, happyhorse-1.1)")
+    prompt: str = Field(..., min_length=1, max_length=2500, description="What to generate; may name character1…character9")
+    mode: Literal["auto", "t2v", "i2v", "r2v"] = Field("auto", description="auto picks t2v/i2v/r2v from the images")
+    image: str | list[str] | None = Field(
+        None, description="URL, data:image/...;base64 URI or upload_id; a list of up to 9 for r2v"
+    )
+    aspect_ratio: Literal["16:9", "9:16", "1:1", "4:3", "3:4"] = Field("16:9", description="t2v and r2v; i2v follows the image")
+    resolution: Literal["720p", "1080p", "720P", "1080P"] = "720p"
+    duration: int = Field(5, ge=3, le=15, description="whole seconds")
+    seed: int | None = Field(None, ge=0, le=2_147_483_647, description="random when omitted; always returned")
+    watermark: bool = Field(False, description='adds "Happy Horse" bottom-right')
+
+
+def _inline(model: type[BaseModel]) -> dict:
+    schema = model.model_json_schema()
+    schema.pop("$defs", None)
+    return schema
+
+
+GENERATION_REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": _inline(GenerationRequestBody)},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    **{k: v for k, v in _inline(GenerationRequestBody)["properties"].items() if k != "image"},
+                    "image": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                },
+                "required": ["prompt"],
+            }
+        },
+    },
+}
+
+UPLOAD_REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}
+        },
+        "image/*": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+
+
+class JobRequest(BaseModel):
+    mode: Literal["t2v", "i2v", "r2v"]
+    prompt: str
+    aspect_ratio: str | None = Field(description="for i2v, the ratio nearest the source image (null until it is read)")
+    resolution: Literal["720p", "1080p"]
+    duration: int
+    seed: int
+    watermark: bool
+    images: int
+
+
+class VideoOutput(BaseModel):
+    type: Literal["video"]
+    url: str = Field(description="signed URL of the MP4; expires at url_expires_at")
+    url_expires_at: str
+    content_type: str
+    width: int
+    height: int
+    fps: int
+    duration: float
+    has_audio: bool
+    bytes: int
+    poster_url: str = Field(description="signed URL of a JPEG poster frame")
+
+
+class JobResult(BaseModel):
+    outputs: list[VideoOutput]
+    seed: int
+
+
+class Usage(BaseModel):
+    billed_seconds: int
+    unit_price_usd: str
+    cost_usd: str
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
+class JobObject(BaseModel):
+    job_id: str
+    object: Literal["video.generation.job"]
+    model: str
+    status: Literal["queued", "running", "completed", "failed", "cancelled"]
+    progress: int = Field(ge=0, le=100, description="0-100, never goes down")
+    queue_position: int | None = Field(description="1-based place in the queue while queued")
+    created_at: str
+    started_at: str | None
+    completed_at: str | None
+    request: JobRequest
+    engine: str | None = Field(description="the engine that ran (or runs) the job")
+    result: JobResult | None
+    usage: Usage | None
+    error: JobError | None
+
+
+class JobList(BaseModel):
+    object: Literal["list"]
+    data: list[JobObject]
+    has_more: bool
+    last_id: str | None = Field(description="pass as `after` to get the next page")
+
+
+class UploadObject(BaseModel):
+    upload_id: str
+    object: Literal["upload"]
+    content_type: str
+    bytes: int
+    width: int
+    height: int
+    created_at: float
+
+
+class EngineInfo(BaseModel):
+    name: str
+    description: str
+    neural: bool
+
+
+class ModelObject(BaseModel):
+    id: str
+    object: Literal["model"]
+    aliases: list[str]
+    engine: EngineInfo
+    modes: list[str]
+    aspect_ratios: list[str]
+    resolutions: list[str]
+    frame_sizes: dict[str, list[int]]
+    fps: int
+    duration: dict[str, int]
+    max_prompt_characters: int
+    max_images: int
+    audio: dict[str, object]
+    pricing: dict[str, object]
+
+
+class ModelList(BaseModel):
+    object: Literal["list"]
+    data: list[ModelObject]
+
+
+class ErrorBody(BaseModel):
+    type: str
+    code: str
+    message: str
+    param: str | None
+    request_id: str | None
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody

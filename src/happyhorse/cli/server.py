@@ -1,0 +1,121 @@
+"""``happyhorse serve``, ``api`` and ``worker``: running the service."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+
+import typer
+
+from happyhorse.cli.options import (
+    AllowPrivateFetch,
+    DatabaseUrl,
+    DataDir,
+    Engine,
+    Host,
+    Port,
+    PublicUrl,
+    default_dir,
+    make_settings,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(api)
+    app.command()(worker)
+
+
+def serve(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    data_dir: DataDir = default_dir(),
+    database_url: DatabaseUrl = None,
+    engine: Engine = "preview",
+    public_url: PublicUrl = None,
+    allow_private_fetch: AllowPrivateFetch = False,
+) -> None:
+    """Run everything in one process: the API, one worker, SQLite and local files."""
+    from happyhorse.api.app import create_app
+    from happyhorse.cli.bootstrap import ensure_dev_key
+    from happyhorse.engines import load_engine
+    from happyhorse.runtime import Runtime
+    from happyhorse.worker import Worker, WorkerThread
+
+    _configure_logging()
+    settings = make_settings(
+        data_dir, database_url, engine=engine, public_base_url=public_url, allow_private_fetch=allow_private_fetch
+    )
+    runtime = Runtime.open(settings)
+    ensure_dev_key(runtime, echo=typer.echo)
+    worker_thread = WorkerThread(Worker(runtime, load_engine(engine)), grace_seconds=settings.shutdown_grace_seconds)
+    typer.echo(f"happyhorse: API on http://{host}:{port} (docs at /docs), engine {engine}, data in {settings.data_dir}")
+    _run_uvicorn(create_app(runtime, worker=worker_thread), host, port)
+
+
+def api(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    data_dir: DataDir = default_dir(),
+    database_url: DatabaseUrl = None,
+    engine: Engine = "preview",
+    public_url: PublicUrl = None,
+) -> None:
+    """Run only the API (workers run separately against the same --database-url)."""
+    from happyhorse.api.app import create_app
+    from happyhorse.runtime import Runtime
+
+    _configure_logging()
+    settings = make_settings(data_dir, database_url, engine=engine, public_base_url=public_url)
+    _run_uvicorn(create_app(Runtime.open(settings)), host, port)
+
+
+def worker(
+    data_dir: DataDir = default_dir(),
+    database_url: DatabaseUrl = None,
+    engine: Engine = "preview",
+    allow_private_fetch: AllowPrivateFetch = False,
+    grace: float = typer.Option(30.0, help="Seconds a running job may take to finish after SIGTERM."),
+) -> None:
+    """Run one worker: claims jobs from the database and generates them."""
+    from happyhorse.engines import load_engine
+    from happyhorse.runtime import Runtime
+    from happyhorse.worker import Worker
+
+    _configure_logging()
+    settings = make_settings(data_dir, database_url, engine=engine, allow_private_fetch=allow_private_fetch)
+    the_worker = Worker(Runtime.open(settings), load_engine(engine))
+    _install_shutdown(the_worker, grace)
+    the_worker.run()
+
+
+def _install_shutdown(the_worker, grace: float) -> None:  # type: ignore[no-untyped-def]
+    """First SIGTERM/SIGINT: stop claiming, give the job ``grace`` seconds, then
+    release it; a second signal releases it at once."""
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if the_worker.stop.is_set():
+            the_worker.abort.set()
+            return
+        logging.getLogger("happyhorse.worker").info("signal %d: finishing the running job (grace %.0fs)", signum, grace)
+        the_worker.stop.set()
+        timer = threading.Timer(grace, the_worker.abort.set)
+        timer.daemon = True
+        timer.start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
+def _run_uvicorn(app, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level=os.environ.get("HAPPYHORSE_LOG_LEVEL", "info").lower(),
+                timeout_graceful_shutdown=5)
+
+
+def _configure_logging() -> None:
+    level = os.environ.get("HAPPYHORSE_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,95 @@
+"""Reads of job rows, each on a connection the caller provides.
+
+:class:`happyhorse.jobs.queue.JobQueue` wraps these in read-only connections;
+they are also usable inside a write transaction (``request_cancel`` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.selectable import ScalarSelect
+
+from happyhorse.db.schema import jobs, outputs
+from happyhorse.errors import NotFound
+from happyhorse.jobs.model import Job
+from happyhorse.jobs.status import Status
+
+
+def job_not_found(job_id: str) -> NotFound:
+    """The one answer for a job that does not exist *or* belongs to someone else."""
+    return NotFound("job_not_found", f"no job {job_id!r} for this account; check the job_id", "job_id")
+
+
+def get_job(conn: Connection, job_id: str, account_id: str | None = None) -> Job:
+    """The job, or :class:`NotFound` if missing or (when ``account_id`` is given) not that account's."""
+    query = select(jobs).where(jobs.c.id == job_id)
+    if account_id is not None:
+        query = query.where(jobs.c.account_id == account_id)
+    row = conn.execute(query).first()
+    if row is None:
+        raise job_not_found(job_id)
+    return Job.from_row(row)
+
+
+def list_jobs(conn: Connection, account_id: str, *, limit: int, after: str | None) -> tuple[list[Job], bool]:
+    """One page of the account's jobs, newest first, and whether more follow.
+
+    ``after`` is the last id of the previous page: ids are time-ordered, so the
+    next page is the ids below it (a stable cursor, unlike an offset).
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    query = select(jobs).where(jobs.c.account_id == account_id)
+    if after is not None:
+        query = query.where(jobs.c.id < after)
+    rows = conn.execute(query.order_by(jobs.c.id.desc()).limit(limit + 1)).all()
+    return [Job.from_row(r) for r in rows[:limit]], len(rows) > limit
+
+
+def _ahead_of(job: Job) -> ColumnElement[bool]:
+    """Queued rows claimed before ``job``: the claim order is (priority, created_at, id)."""
+    p, c, i = literal(job.priority), literal(job.created_at), literal(job.id)
+    # Spelled out rather than a row-value comparison so both planners use
+    # ix_jobs_status_priority_created for the leading columns.
+    return and_(
+        jobs.c.status == Status.QUEUED.value,
+        or_(
+            jobs.c.priority < p,
+            and_(jobs.c.priority == p, jobs.c.created_at < c),
+            and_(jobs.c.priority == p, jobs.c.created_at == c, jobs.c.id < i),
+        ),
+    )
+
+
+def _count_ahead(job: Job) -> ScalarSelect[Any]:
+    return select(func.count()).select_from(jobs).where(_ahead_of(job)).scalar_subquery()
+
+
+def queue_positions(conn: Connection, job_list: Iterable[Job]) -> dict[str, int]:
+    """1-based queue positions of the queued jobs among ``job_list``, in one query.
+
+    Jobs that are not queued (in the given snapshot) are left out of the result.
+    """
+    queued = [j for j in job_list if j.status is Status.QUEUED]
+    if not queued:
+        return {}
+    counts = conn.execute(select(*(_count_ahead(j).label(f"p{n}") for n, j in enumerate(queued)))).one()
+    return {job.id: int(count) + 1 for job, count in zip(queued, counts, strict=True)}
+
+
+def outputs_for(conn: Connection, job_id: str) -> list[dict[str, Any]]:
+    """The job's output rows (every column), in creation order."""
+    rows = conn.execute(select(outputs).where(outputs.c.job_id == job_id).order_by(outputs.c.id)).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def count_by_status(conn: Connection) -> dict[Status, int]:
+    """How many jobs are in each status; every status is present, zero included."""
+    counts = {status: 0 for status in Status}
+    for status, count in conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status)):
+        counts[Status(status)] = int(count)
+    return counts

@@ -1,0 +1,30 @@
+"""Where outputs live, and the signed, expiring URLs that let clients read them.
+
+:class:`Storage` is the protocol; :class:`LocalStorage` (a directory, the
+default) and :class:`MemoryStorage` (the fake for tests) implement it.
+:class:`UrlSigner` makes and checks the ``/files/<key>?expires=..&sig=..``
+URLs that :mod:`happyhorse.api.files` serves.
+"""
+
+from happyhorse.storage.base import ObjectNotFound, Storage, StoredObject, validate_key
+from happyhorse.storage.local import LocalStorage
+from happyhorse.storage.memory import MemoryStorage
+from happyhorse.storage.signing import (
+    SignatureError,
+    SignatureExpired,
+    SignatureInvalid,
+    UrlSigner,
+)
+
+__all__ = [
+    "LocalStorage",
+    "MemoryStorage",
+    "ObjectNotFound",
+    "SignatureError",
+    "SignatureExpired",
+    "SignatureInvalid",
+    "Storage",
+    "StoredObject",
+    "UrlSigner",
+    "validate_key",
+]

@@ -1,0 +1,80 @@
+"""Helpers for tests (ours and yours): a real server on a loopback port.
+
+``running_service(settings)`` starts the API and an in-process worker — what
+``happyhorse serve`` runs — on ``127.0.0.1`` with a free port, and yields a
+:class:`LiveService` with its base URL and a ready API key.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from happyhorse.runtime import Runtime
+from happyhorse.settings import Settings
+
+
+@dataclass
+class LiveService:
+    base_url: str
+    api_key: str
+    runtime: Runtime
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.api_key}"}
+
+    def new_account_key(self, name: str) -> str:
+        from happyhorse.accounts import create_account, create_key
+
+        return create_key(self.runtime.db, create_account(self.runtime.db, name).id).key
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve_app_in_thread(app, *, port: int | None = None) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """Run an ASGI app under uvicorn in a thread; yields its base URL."""
+    import uvicorn
+
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@contextmanager
+def running_service(settings: Settings, *, worker: bool = True, engine_name: str = "preview") -> Iterator[LiveService]:
+    """The API plus (unless ``worker=False``) one in-process worker, on a loopback port."""
+    from happyhorse.accounts import create_account, create_key
+    from happyhorse.api.app import create_app
+    from happyhorse.engines import load_engine
+    from happyhorse.worker import Worker, WorkerThread
+
+    runtime = Runtime.open(settings)
+    worker_thread = None
+    if worker:
+        worker_thread = WorkerThread(Worker(runtime, load_engine(engine_name)), grace_seconds=settings.shutdown_grace_seconds)
+    key = create_key(runtime.db, create_account(runtime.db, "tester").id).key
+    try:
+        with serve_app_in_thread(create_app(runtime, worker=worker_thread)) as base_url:
+            yield LiveService(base_url, key, runtime)
+    finally:
+        runtime.close()

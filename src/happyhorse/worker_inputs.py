@@ -1,0 +1,66 @@
+"""A job's input images, as the worker gets them: stored uploads or fetched URLs.
+
+Bytes are checked against the same rules as at submit (SPEC §3); anything
+wrong becomes an :class:`InputError`, which fails the job with ``invalid_image``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from happyhorse.errors import ServiceError
+from happyhorse.inputs.fetch import FetchError, fetch_url
+from happyhorse.inputs.images import decode_image, inspect_image
+from happyhorse.jobs.model import Job
+from happyhorse.media.sizes import frame_size, nearest_aspect_ratio
+from happyhorse.runtime import Runtime
+from happyhorse.uploads import get_upload
+
+
+@dataclass
+class InputError(Exception):
+    message: str
+
+
+def load_inputs(runtime: Runtime, job: Job) -> list[np.ndarray]:
+    """Decoded RGB arrays of the job's images, in request order."""
+    inputs = job.request["inputs"]
+    images = []
+    for index, source in enumerate(inputs):
+        param = "image" if len(inputs) == 1 else f"image[{index}]"
+        data = _read(runtime, job, source, param)
+        try:
+            inspect_image(data, param=param, max_bytes=runtime.settings.max_image_bytes)
+            images.append(decode_image(data))
+        except ServiceError as exc:
+            raise InputError(exc.message) from None
+    return images
+
+
+def _read(runtime: Runtime, job: Job, source: dict, param: str) -> bytes:
+    if source["kind"] == "upload":
+        with runtime.db.connect().execution_options(readonly=True) as conn:
+            upload = get_upload(conn, job.account_id, source["upload_id"], param=param)
+        return runtime.storage.get_bytes(upload.storage_key)
+    settings = runtime.settings
+    try:
+        return fetch_url(
+            source["url"],
+            max_bytes=settings.max_image_bytes,
+            timeout_seconds=settings.fetch_timeout_seconds,
+            allow_private=settings.allow_private_fetch,
+        ).bytes
+    except FetchError as exc:
+        raise InputError(f"{param}: {exc.message}") from None
+
+
+def output_size(request: dict, images: list[np.ndarray]) -> tuple[int, int, str]:
+    """``(width, height, aspect_ratio)`` of the output; i2v follows its source image."""
+    aspect_ratio = request["aspect_ratio"]
+    if request["mode"] == "i2v":
+        height, width = images[0].shape[:2]
+        aspect_ratio = nearest_aspect_ratio(width, height)
+    width, height = frame_size(aspect_ratio, request["resolution"])
+    return width, height, aspect_ratio
