@@ -60,9 +60,7 @@ def photo(height: int, width: int, seed: int = 0) -> np.ndarray:
 def flat_references(count: int) -> tuple[np.ndarray, ...]:
     """References of flat colours and varied shapes (portrait, landscape, square)."""
     shapes = [(400, 300), (300, 400), (350, 350)]
-    return tuple(
-        np.full((*shapes[i % 3], 3), REFERENCE_COLORS[i], np.uint8) for i in range(count)
-    )
+    return tuple(np.full((*shapes[i % 3], 3), REFERENCE_COLORS[i], np.uint8) for i in range(count))
 
 
 def color_area(frames: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
@@ -77,7 +75,9 @@ def visual_events(frames: np.ndarray) -> list[int]:
     diffs = np.concatenate([[0.0], diffs, [0.0]])  # diffs[i] compares frame i with frame i - 1
     threshold = max(12.0, 4 * float(np.median(diffs)))
     return [
-        i for i in range(1, len(frames)) if diffs[i] > threshold and diffs[i] >= diffs[i - 1] and diffs[i] >= diffs[i + 1]
+        i
+        for i in range(1, len(frames))
+        if diffs[i] > threshold and diffs[i] >= diffs[i - 1] and diffs[i] >= diffs[i + 1]
     ]
 
 
@@ -119,15 +119,15 @@ def test_load_engine_builds_an_honest_preview_engine() -> None:
     assert "no neural network" in engine.description
 
 
-@pytest.mark.parametrize(
-    ("mode", "references"), [("t2v", 0), ("i2v", 1), ("r2v", 1), ("r2v", 9)]
-)
+@pytest.mark.parametrize(("mode", "references"), [("t2v", 0), ("i2v", 1), ("r2v", 1), ("r2v", 9)])
 @pytest.mark.parametrize(("width", "height", "num_frames", "fps"), [(256, 144, 30, 24), (98, 174, 7, 30)])
 def test_clip_has_the_exact_shape(
     mode: str, references: int, width: int, height: int, num_frames: int, fps: int
 ) -> None:
     images = (photo(480, 640),) if mode == "i2v" else flat_references(references)
-    spec = make_spec(mode, "character1 on a hill", width=width, height=height, num_frames=num_frames, images=images, fps=fps)
+    spec = make_spec(
+        mode, "character1 on a hill", width=width, height=height, num_frames=num_frames, images=images, fps=fps
+    )
     clip = PreviewEngine().generate(spec, NullContext())
 
     assert iter(clip.frames) is clip.frames  # a stream, not an array
@@ -266,7 +266,13 @@ def test_an_already_cancelled_job_does_no_work() -> None:
 
 @pytest.mark.parametrize(
     ("mode", "images"),
-    [("t2v", (photo(300, 300),)), ("i2v", ()), ("i2v", (photo(300, 300),) * 2), ("r2v", ()), ("r2v", flat_references(9) * 2)],
+    [
+        ("t2v", (photo(300, 300),)),
+        ("i2v", ()),
+        ("i2v", (photo(300, 300),) * 2),
+        ("r2v", ()),
+        ("r2v", flat_references(9) * 2),
+    ],
 )
 def test_impossible_specs_are_refused(mode: str, images: tuple[np.ndarray, ...]) -> None:
     with pytest.raises(ValueError):

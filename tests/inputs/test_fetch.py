@@ -210,7 +210,7 @@ def refused(
 def test_fetches_an_image_over_loopback(server):
     got = fetch_url(f"{server.base}/img", max_bytes=MB, allow_private=True, resolver=never_resolve)
     assert got.bytes == PNG
-    assert got.bytes_type == "image/png"
+    assert got.content_type == "image/png"
     assert got.final_url == f"{server.base}/img"
     assert inspect_image(got.bytes, param="image").format == "png"
 

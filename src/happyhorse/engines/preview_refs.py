@@ -82,10 +82,8 @@ class ReferenceRenderer:
         self.pulses = plan.pulses(num_frames)
         # Which strip card hops on each beat: the beats are counted as they pass.
         beats = np.zeros(num_frames, np.int32)
-        for event in plan.events:
-            if event.kind == "beat":
-                beats[event.frame :] += 1
-        self.beat_count = beats
+        beats[[e.frame for e in plan.events if e.kind == "beat"]] = 1
+        self.beat_count = np.cumsum(beats)
         self.tracker = ShotTracker(plan)
         self.camera: Camera | None = None
         self.background: Image.Image | None = None
@@ -97,10 +95,10 @@ class ReferenceRenderer:
         width, height = self.size
         self.camera = Camera(shot, self.size)
         self.background = shot_background(self.plan.look, shot, self.camera.padded_size)
-        for element in make_elements(self.plan.look, shot, self.size, 2):  # faint, far shapes: life
-            element.sprite.paste_onto(
-                self.background, round(element.x0 * self.background.width), round(element.y0 * self.background.height), 0
-            )
+        backdrop = self.background
+        for element in make_elements(self.plan.look, shot, self.size, 2):  # a little life behind the cards
+            x, y = round(element.x0 * backdrop.width), round(element.y0 * backdrop.height)
+            element.sprite.paste_onto(backdrop, x, y, 0)
         rng = np.random.default_rng([shot.seed, 4])
         self.drift = float(rng.choice([-1.0, 1.0]))
         slot = 0.9 * width / len(shot.heroes)
