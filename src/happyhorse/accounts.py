@@ -110,7 +110,7 @@ def list_keys(engine: Engine, account_id: str) -> list[dict]:
 
 def authenticate(engine: Engine, authorization: str | None) -> Account:
     """The account behind an ``Authorization: Bearer <key>`` header, or 401."""
-    key = _bearer_token(authorization)
+    key = bearer_token(authorization)
     digest = hash_key(key)
     with engine.connect().execution_options(readonly=True) as conn:
         row = conn.execute(
@@ -123,13 +123,19 @@ def authenticate(engine: Engine, authorization: str | None) -> Account:
         raise AuthenticationFailed("invalid_api_key", "the API key is not valid; check it or create a new one", None)
     if row.revoked_at is not None:
         raise AuthenticationFailed("api_key_revoked", "this API key has been revoked; create a new one", None)
-    if row.last_used_at is None or row.now - row.last_used_at > LAST_USED_RESOLUTION_SECONDS:
-        with engine.begin() as conn:
-            conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=row.now))
+    touch_key(engine, row.id, last_used_at=row.last_used_at, now=row.now)
     return Account(row.account_id, row.name)
 
 
-def _bearer_token(authorization: str | None) -> str:
+def touch_key(engine: Engine, key_id: str, *, last_used_at: float | None, now: float) -> None:
+    """Record that a key was used, unless that was recorded less than a minute ago."""
+    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION_SECONDS:
+        with engine.begin() as conn:
+            conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now))
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The key of an ``Authorization: Bearer <key>`` header, or 401."""
     if not authorization:
         raise AuthenticationFailed(
             "missing_api_key", "no API key given; send the header `Authorization: Bearer <your API key>`", None

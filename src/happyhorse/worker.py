@@ -54,7 +54,14 @@ class JobContext:
         # Never down; and at most a few writes per second.
         if percent > self._last_percent and (now - self._last_write >= 0.25 or percent == ENGINE_PROGRESS_SHARE):
             self._last_percent, self._last_write = percent, now
-            if not self.write_progress(percent):
+            try:
+                alive = self.write_progress(percent)
+            except Exception:
+                # Progress is best effort: a database hiccup must not fail the job
+                # (the lease watcher decides whether the lease still holds).
+                self.log.warning("progress write failed", exc_info=True)
+                return
+            if not alive:
                 self.lease_lost.set()
 
     def cancelled(self) -> bool:
@@ -75,12 +82,18 @@ class Worker:
         settings = self.runtime.settings
         log.info("worker %s ready (engine %s)", self.worker_id, self.engine.name)
         while not self.stop.is_set():
-            self.reap_if_due()
-            lease = self.runtime.queue.claim_next(self.worker_id, lease_seconds=settings.lease_seconds)
-            if lease is None:
-                self.runtime.queue.wait_for_work(timeout=0.5)
-                continue
-            self.run_job(lease)
+            try:
+                self.reap_if_due()
+                lease = self.runtime.queue.claim_next(self.worker_id, lease_seconds=settings.lease_seconds)
+                if lease is None:
+                    self.runtime.queue.wait_for_work(timeout=0.5)
+                    continue
+                self.run_job(lease)
+            except Exception:
+                # A database or storage outage must not end the worker. A job it
+                # was finishing keeps its lease until the reaper takes it back.
+                log.exception("worker %s: error in the work loop; retrying in 1s", self.worker_id)
+                self.stop.wait(1.0)
         log.info("worker %s stopped", self.worker_id)
 
     def reap_if_due(self) -> None:
@@ -218,19 +231,27 @@ class _LeaseWatcher:
 
     def _run(self) -> None:
         settings = self.runtime.settings
-        next_beat = time.monotonic() + settings.heartbeat_seconds
+        extended_at = time.monotonic()  # the claim set the lease; each heartbeat renews it
+        next_beat = extended_at + settings.heartbeat_seconds
         while not self._done.wait(CANCEL_POLL_SECONDS):
             try:
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + settings.heartbeat_seconds
                     beat = self.runtime.queue.heartbeat(self.lease, lease_seconds=settings.lease_seconds)
                     alive, cancel = beat.alive, beat.cancel_requested
+                    if alive:
+                        extended_at = time.monotonic()
                 else:
                     alive, cancel = self.runtime.queue.lease_state(self.lease)
             except Exception:
                 # A database hiccup: keep trying until the lease would expire anyway.
                 log.warning("heartbeat for %s failed", self.lease.job.id, exc_info=True)
-                continue
+                alive, cancel = True, False
+            if time.monotonic() - extended_at >= settings.lease_seconds:
+                # Heartbeats kept failing for a whole lease: the lease is gone by now
+                # (the reaper may hand the job to another worker), so stop working on it.
+                log.error("job %s: no heartbeat for %.0fs; giving the job up", self.lease.job.id, settings.lease_seconds)
+                alive = False
             if cancel:
                 self.ctx.cancel_requested.set()
             if not alive:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +25,21 @@ async def get_account(request: Request) -> Account:
 
 
 CurrentAccount = Annotated[Account, Depends(get_account)]
+
+
+T = TypeVar("T")
+
+
+async def read_db(runtime: Runtime, read: Callable[[], T]) -> T:
+    """Run a short *read* against the database.
+
+    On SQLite a read-only query takes tens of microseconds and never waits for
+    writers (WAL), so it runs inline: the hop to a worker thread would cost
+    more than the query. Over a network (PostgreSQL) it runs in the thread pool.
+    Writes always go to the thread pool: they may wait for the write lock."""
+    if runtime.db.dialect.name == "sqlite":
+        return read()
+    return await run_in_threadpool(read)
 
 
 def base_url(request: Request) -> str:

@@ -92,6 +92,9 @@ def db_upgrade(data_dir: DataDir = default_dir(), database_url: DatabaseUrl = No
     """Apply the schema migrations (Alembic) up to the latest."""
     from happyhorse.db.migrate import current_revision, upgrade
 
-    url = make_settings(data_dir, database_url).resolved_database_url
+    settings = make_settings(data_dir, database_url)
+    # As Runtime.open does: the default SQLite database lives in the data dir.
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
     upgrade(url)
     typer.echo(f"database at revision {current_revision(url)}")

@@ -112,8 +112,17 @@ def _install_shutdown(the_worker, grace: float) -> None:  # type: ignore[no-unty
 def _run_uvicorn(app, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
     import uvicorn
 
+    # After a graceful shutdown uvicorn re-raises the signal that stopped it, to
+    # the handler in place before it started; with the default one the process
+    # would die "killed by SIGTERM" (-15/143). A SIGTERM stop is a clean exit (0),
+    # as for `happyhorse worker`; before uvicorn takes over, it exits at once.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(app, host=host, port=port, log_level=os.environ.get("HAPPYHORSE_LOG_LEVEL", "info").lower(),
                 timeout_graceful_shutdown=5)
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _configure_logging() -> None:

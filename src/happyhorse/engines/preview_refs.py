@@ -24,37 +24,41 @@ CARD_BORDER = (244, 242, 236)
 
 @dataclass(frozen=True)
 class Card:
-    """A reference as a framed card with rounded corners and a soft drop shadow."""
+    """A reference as a framed card with rounded corners and a soft drop shadow.
+
+    Card and shadow are flattened into one image and mask (the card's mask is
+    hard-edged, so this is exact), so a card costs one masked paste, not two.
+    """
 
     image: Image.Image
     mask: Image.Image
-    shadow: Image.Image
-    shadow_mask: Image.Image
+    pad: int
+    """Margin around the card itself that holds its shadow."""
 
     def paste_onto(self, frame: Image.Image, x: int, y: int) -> None:
-        """Paste centred at ``(x, y)``, shadow first; parts outside the frame are clipped."""
-        left, top = x - self.image.width // 2, y - self.image.height // 2
-        pad = (self.shadow.width - self.image.width) // 2
-        drop = max(1, self.image.height // 40)
-        frame.paste(self.shadow, (left - pad + drop, top - pad + 2 * drop), self.shadow_mask)
-        frame.paste(self.image, (left, top), self.mask)
+        """Paste the card centred at ``(x, y)``; parts outside the frame are clipped."""
+        card_w, card_h = self.image.width - 2 * self.pad, self.image.height - 2 * self.pad
+        frame.paste(self.image, (x - card_w // 2 - self.pad, y - card_h // 2 - self.pad), self.mask)
 
 
 def make_card(reference: Image.Image, width: int, height: int) -> Card:
     """``reference`` cover-fitted into a ``width`` x ``height`` card."""
     width, height = max(4, width), max(4, height)
     border = max(1, round(min(width, height) * 0.03))
-    image = Image.new("RGB", (width, height), CARD_BORDER)
+    drop = max(1, height // 40)
+    pad = 4 * border + 2 * drop
+    canvas = (width + 2 * pad, height + 2 * pad)
+    card_mask = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(card_mask).rounded_rectangle((0, 0, width - 1, height - 1), radius=3 * border, fill=255)
+    mask = Image.new("L", canvas, 0)
+    mask.paste(120, (pad + drop, pad + 2 * drop), card_mask)  # the shadow, offset down and right
+    mask = mask.filter(ImageFilter.BoxBlur(2 * border))
+    mask.paste(255, (pad, pad), card_mask)
+    image = Image.new("RGB", canvas, (0, 0, 0))
+    image.paste(CARD_BORDER, (pad, pad, pad + width, pad + height), card_mask)
     inner = (max(1, width - 2 * border), max(1, height - 2 * border))
-    image.paste(ImageOps.fit(reference, inner, Image.Resampling.LANCZOS), (border, border))
-    mask = Image.new("L", (width, height), 0)
-    ImageDraw.Draw(mask).rounded_rectangle((0, 0, width - 1, height - 1), radius=3 * border, fill=255)
-    pad = 4 * border
-    shadow_mask = Image.new("L", (width + 2 * pad, height + 2 * pad), 0)
-    shadow_mask.paste(Image.new("L", (width, height), 120), (pad, pad), mask)
-    shadow_mask = shadow_mask.filter(ImageFilter.BoxBlur(2 * border))
-    shadow = Image.new("RGB", shadow_mask.size, (0, 0, 0))
-    return Card(image, mask, shadow, shadow_mask)
+    image.paste(ImageOps.fit(reference, inner, Image.Resampling.LANCZOS), (pad + border, pad + border))
+    return Card(image, mask, pad)
 
 
 def _shrunk(image: Image.Image, size: tuple[int, int]) -> Image.Image:

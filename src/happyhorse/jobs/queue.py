@@ -24,7 +24,8 @@ from happyhorse.db.schema import jobs
 from happyhorse.db.schema import outputs as outputs_table
 from happyhorse.errors import Conflict
 from happyhorse.ids import new_id
-from happyhorse.jobs import queries
+from happyhorse.jobs import polling, queries
+from happyhorse.jobs.polling import PolledJob
 from happyhorse.jobs.model import ClaimedJob, HeartbeatResult, Job, Lease, ReapResult
 from happyhorse.jobs.status import Event, Status, transition
 from happyhorse.jobs.wakeup import CommitSignal
@@ -348,6 +349,11 @@ class JobQueue:
         """The job; :class:`NotFound` if missing or (with ``account_id``) another account's."""
         with self._read() as conn:
             return queries.get_job(conn, job_id, account_id)
+
+    def get_for_key(self, job_id: str, key_hash: str) -> PolledJob | None:
+        """The job if a live key with ``key_hash`` owns it, with its queue position,
+        in one query (see :mod:`happyhorse.jobs.polling`)."""
+        return polling.poll_job(self.engine, job_id, key_hash)
 
     def list_jobs(self, account_id: str, *, limit: int = 20, after: str | None = None) -> tuple[list[Job], bool]:
         """A page of the account's jobs, newest first, and whether more follow (see ``queries.list_jobs``)."""

@@ -14,7 +14,13 @@ from fractions import Fraction
 
 import av
 import numpy as np
-from av.video.reformatter import ColorRange, Colorspace, VideoReformatter
+from av.video.reformatter import (
+    ColorPrimaries,
+    ColorRange,
+    Colorspace,
+    ColorTrc,
+    VideoReformatter,
+)
 from PIL import Image
 
 from happyhorse.engines.base import Clip
@@ -77,7 +83,9 @@ def encode_clip(
     if clip.fps < 1:
         raise ValueError(f"fps must be at least 1, got {clip.fps}")
     if isinstance(clip.frames, np.ndarray) and clip.frames.shape[:1] != (clip.num_frames,):
-        raise ValueError(f"frames array has shape {clip.frames.shape}, expected {clip.num_frames} frames")
+        raise ValueError(
+            f"frames array has shape {clip.frames.shape}, expected {clip.num_frames} frames"
+        )
     audio_samples = round(clip.num_frames * SAMPLE_RATE / clip.fps)
     audio = conform_audio(clip.audio, clip.sample_rate, audio_samples)
     try:
@@ -144,11 +152,15 @@ def _add_video_stream(
 ) -> av.VideoStream:
     stream = out.add_stream("libx264", rate=fps)
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-    stream.options = {"preset": preset, "crf": str(CRF), "profile": "high", "x264-params": X264_PARAMS}
+    stream.options = {
+        "preset": preset, "crf": str(CRF), "profile": "high", "x264-params": X264_PARAMS,
+    }
     ctx = stream.codec_context
     ctx.thread_count = 0  # x264's own frame threads overlap encoding with our frame production
     # Tag BT.709 (what HD players assume anyway) to match the conversion matrix we use.
-    ctx.colorspace, ctx.color_primaries, ctx.color_trc = 1, 1, 1  # AVCOL_*_BT709
+    ctx.colorspace = Colorspace.ITU709
+    ctx.color_primaries = ColorPrimaries.BT709
+    ctx.color_trc = ColorTrc.BT709
     ctx.color_range = ColorRange.MPEG
     return stream
 
@@ -194,19 +206,27 @@ def _checked_frames(clip: Clip) -> Iterator[np.ndarray]:
         if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
             raise ValueError(f"frame {count}: expected a uint8 numpy array, got {_describe(frame)}")
         if shape is None:
-            if frame.ndim != 3 or frame.shape[2] != 3:
-                raise ValueError(f"frame 0: expected shape [H, W, 3], got {list(frame.shape)}")
-            if frame.shape[0] % 2 or frame.shape[1] % 2 or frame.shape[0] < 2 or frame.shape[1] < 2:
-                raise ValueError(f"frame size must be even (yuv420p), got {frame.shape[1]}x{frame.shape[0]}")
+            _check_first_frame(frame)
             shape = frame.shape
         elif frame.shape != shape:
-            raise ValueError(f"frame {count}: shape {list(frame.shape)} differs from frame 0's {list(shape)}")
+            raise ValueError(
+                f"frame {count}: shape {list(frame.shape)} differs from frame 0's {list(shape)}"
+            )
         count += 1
         if count > clip.num_frames:
             raise ValueError(f"got more frames than num_frames={clip.num_frames}")
         yield frame
     if count != clip.num_frames:
         raise ValueError(f"got {count} frames, expected num_frames={clip.num_frames}")
+
+
+def _check_first_frame(frame: np.ndarray) -> None:
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"frame 0: expected shape [H, W, 3], got {list(frame.shape)}")
+    height, width = frame.shape[:2]
+    # yuv420p stores colour at half resolution: odd sizes cannot be encoded.
+    if height % 2 or width % 2 or height < 2 or width < 2:
+        raise ValueError(f"frame size must be even (yuv420p), got {width}x{height}")
 
 
 def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:

@@ -94,5 +94,6 @@ def _font_for_height(text_height: int) -> ImageFont.FreeTypeFont | ImageFont.Ima
     font = ImageFont.load_default(size=text_height)
     _, top, _, bottom = font.getbbox(TEXT)
     if bottom > top and isinstance(font, ImageFont.FreeTypeFont):
-        font = ImageFont.load_default(size=max(1, round(text_height * text_height / (bottom - top))))
+        scaled = round(text_height * text_height / (bottom - top))
+        font = ImageFont.load_default(size=max(1, scaled))
     return font

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from happyhorse.api.deps import CurrentAccount, RuntimeDep, base_url
+from happyhorse.accounts import LAST_USED_RESOLUTION_SECONDS, authenticate, bearer_token, hash_key, touch_key
+from happyhorse.api.deps import CurrentAccount, RuntimeDep, base_url, read_db
 from happyhorse.api.presenters import job_object
 from happyhorse.api.schemas import JobList, JobObject
 from happyhorse.errors import Conflict
@@ -19,20 +20,33 @@ from happyhorse.runtime import Runtime
 router = APIRouter(tags=["jobs"])
 
 
-def _present(request: Request, runtime: Runtime, job: Job) -> dict:
-    position = runtime.queue.queue_position(job) if job.status == Status.QUEUED else None
+def _present(request: Request, runtime: Runtime, job: Job, *, position: int | None = -1) -> dict:
+    if position == -1:
+        position = runtime.queue.queue_position(job) if job.status == Status.QUEUED else None
     return job_object(
         job, queue_position=position, signer=runtime.signer, base_url=base_url(request),
         url_ttl=runtime.settings.url_ttl_seconds,
     )
 
 
-@router.get("/v1/jobs/{job_id}", response_model=JobObject, summary="Retrieve a job")
-async def retrieve_job(job_id: str, request: Request, runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:
-    def load() -> dict:
-        return _present(request, runtime, runtime.queue.get(job_id, account_id=account.id))
+@router.get("/v1/jobs/{job_id}", response_model=JobObject, summary="Retrieve a job",
+            responses={401: {}, 404: {}})
+async def retrieve_job(job_id: str, request: Request) -> JSONResponse:
+    # The endpoint clients poll: authenticate and read in one query. It takes no
+    # dependencies, so it checks the key itself (same errors as CurrentAccount).
+    runtime: Runtime = request.app.state.runtime
+    key_hash = hash_key(bearer_token(request.headers.get("authorization")))
 
-    return JSONResponse(await run_in_threadpool(load))
+    def load() -> dict:
+        found = runtime.queue.get_for_key(job_id, key_hash)
+        if found is None:  # a bad key (401) or no such job for this account (404)
+            account = authenticate(runtime.db, request.headers.get("authorization"))
+            return _present(request, runtime, runtime.queue.get(job_id, account_id=account.id))
+        if found.key_last_used_at is None or found.db_now - found.key_last_used_at > LAST_USED_RESOLUTION_SECONDS:
+            touch_key(runtime.db, found.key_id, last_used_at=found.key_last_used_at, now=found.db_now)
+        return _present(request, runtime, found.job, position=found.queue_position)
+
+    return JSONResponse(await read_db(runtime, load))
 
 
 @router.get("/v1/jobs", response_model=JobList, summary="List the caller's jobs, newest first")

@@ -1,0 +1,110 @@
+"""Fixtures for the worker tests: a real runtime on SQLite, an account, a stub engine.
+
+The stub engine streams small (64x64) frames whatever size the spec asks for:
+the encoder takes its size from the frames, so a job encodes in a fraction of
+a second. Its prompt drives it: ``explode`` raises inside ``generate``,
+``slow`` sleeps :data:`SLOW_FRAME_SECONDS` per frame (unless built with
+``slow_frame_seconds=0``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from happyhorse.accounts import create_account
+from happyhorse.engines import SAMPLE_RATE, Clip, EngineContext, GenerationSpec, JobCancelled
+from happyhorse.generation_request import parse_generation_request
+from happyhorse.jobs.model import Job
+from happyhorse.runtime import Runtime
+from happyhorse.settings import Settings
+from happyhorse.submission import submit_generation
+
+SLOW_FRAME_SECONDS = 0.02
+FRAME = np.zeros((64, 64, 3), dtype=np.uint8)
+
+
+class StubEngine:
+    """A cheap engine that behaves like a real one towards its context."""
+
+    name = "stub"
+    description = "test stub"
+    constructed = 0
+
+    def __init__(self, *, slow_frame_seconds: float = SLOW_FRAME_SECONDS) -> None:
+        type(self).constructed += 1
+        self.slow_frame_seconds = slow_frame_seconds
+        self.calls: list[GenerationSpec] = []
+        self.frames_made = 0
+        self.started = threading.Event()
+
+    def generate(self, spec: GenerationSpec, ctx: EngineContext) -> Clip:
+        self.calls.append(spec)
+        if "explode" in spec.prompt:
+            raise RuntimeError("stub engine exploded")
+        delay = self.slow_frame_seconds if "slow" in spec.prompt else 0.0
+        audio = np.zeros((2, round(spec.num_frames * SAMPLE_RATE / spec.fps)), dtype=np.float32)
+        return Clip(frames=self._frames(spec.num_frames, delay, ctx), fps=spec.fps, audio=audio,
+                    sample_rate=SAMPLE_RATE, num_frames=spec.num_frames)
+
+    def _frames(self, num_frames: int, delay: float, ctx: EngineContext) -> Iterator[np.ndarray]:
+        self.started.set()
+        for index in range(num_frames):
+            if ctx.cancelled():
+                raise JobCancelled()
+            if delay:
+                time.sleep(delay)
+            self.frames_made += 1
+            ctx.report_progress((index + 1) / num_frames)
+            yield FRAME
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", signing_secret="s")
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    runtime = Runtime.open(settings)
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def account_id(runtime: Runtime) -> str:
+    return create_account(runtime.db, "worker-tests").id
+
+
+Submit = Callable[..., Job]
+
+
+@pytest.fixture
+def submit(runtime: Runtime, account_id: str) -> Submit:
+    """``submit(prompt="a horse", duration=3, **fields) -> Job``: a queued job, committed."""
+
+    def _submit(prompt: str = "a horse", *, duration: int = 3, **fields: Any) -> Job:
+        request = parse_generation_request({"prompt": prompt, "duration": duration, "seed": 7, **fields})
+        return submit_generation(runtime, account_id, request, [])
+
+    return _submit
+
+
+def output_files(runtime: Runtime) -> list[Path]:
+    """Every file stored under ``outputs/`` (content-type sidecars included)."""
+    root = runtime.settings.files_dir / "outputs"
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def wait_until(predicate: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.01) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(interval)
+    return value
