@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import signal
+import sqlite3
 import time
 
 import httpx
@@ -94,6 +95,9 @@ def test_one_api_two_workers(hh, processes, shared_db, tmp_path) -> None:
         engine.dispose()
     assert set(by_job) == set(job_ids) and all(by_job.values()), by_job
     assert len(set(by_job.values())) == 2, by_job
+    if shared_db.startswith("sqlite"):
+        with sqlite3.connect(data_dir / "hh.db") as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     # ... and each worker's own log says which ones it completed.
     completed_in_logs = {}
     for worker in workers:
