@@ -14,6 +14,7 @@ from happyhorse.ids import new_id
 from happyhorse.inputs.datauri import parse_data_uri
 from happyhorse.inputs.fetch import validate_image_url
 from happyhorse.inputs.images import ImageInfo
+from happyhorse.jobs import queries
 from happyhorse.jobs.model import Job
 from happyhorse.media.sizes import frame_size, nearest_aspect_ratio
 from happyhorse.runtime import Runtime
@@ -27,8 +28,11 @@ class _NewImage:
     info: ImageInfo
 
 
-def submit_generation(runtime: Runtime, account_id: str, request: GenerationRequest, parts: list[bytes]) -> Job:
-    """Check the request's images and queue the job; returns the queued job."""
+def submit_generation(
+    runtime: Runtime, account_id: str, request: GenerationRequest, parts: list[bytes]
+) -> tuple[Job, int | None]:
+    """Check the request's images and queue the job; returns the job and its
+    queue position as of the insert (a worker may claim it a moment later)."""
     max_bytes = runtime.settings.max_image_bytes
     new_images: dict[int, _NewImage] = {}
     for index, ref in enumerate(request.images):
@@ -67,7 +71,9 @@ def submit_generation(runtime: Runtime, account_id: str, request: GenerationRequ
             model=request.model,
             request=stored_request(request, inputs, sizes[0] if request.mode == "i2v" else None),
         )
-    return runtime.queue.get(job_id, account_id=account_id)
+        job = queries.get_job(conn, job_id, account_id)
+        position = queries.queue_positions(conn, [job]).get(job_id)
+    return job, position
 
 
 def stored_request(request: GenerationRequest, inputs: list[dict], source_size: tuple[int, int] | None) -> dict:

@@ -84,7 +84,9 @@ class Worker:
         while not self.stop.is_set():
             try:
                 self.reap_if_due()
-                lease = self.runtime.queue.claim_next(self.worker_id, lease_seconds=settings.lease_seconds)
+                lease = self.runtime.queue.claim_next(
+                self.worker_id, lease_seconds=settings.lease_seconds, engine=self.engine.name
+            )
                 if lease is None:
                     self.runtime.queue.wait_for_work(timeout=0.5)
                     continue

@@ -33,6 +33,28 @@ def run_cli(*args: str, check: bool = True, timeout: float = 60) -> subprocess.C
     return done
 
 
+def run_cli_many(
+    *commands: list[str], timeout: float = 60, env: dict[str, str] | None = None
+) -> list[subprocess.CompletedProcess[str]]:
+    """Several independent ``happyhorse`` commands at once (the suite's time budget is tight)."""
+    popens = [
+        subprocess.Popen([EXE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=cli_env(**(env or {})), stdin=subprocess.DEVNULL)
+        for args in commands
+    ]
+    results = []
+    try:
+        for args, popen in zip(commands, popens):
+            stdout, stderr = popen.communicate(timeout=timeout)
+            results.append(subprocess.CompletedProcess([EXE, *args], popen.returncode, stdout, stderr))
+    finally:
+        for popen in popens:
+            if popen.poll() is None:
+                popen.kill()
+                popen.wait()
+    return results
+
+
 @dataclass
 class Proc:
     name: str
@@ -126,6 +148,7 @@ class Helpers:
     exe = EXE
     signing_secret = SIGNING_SECRET
     run = staticmethod(run_cli)
+    run_many = staticmethod(run_cli_many)
     env = staticmethod(cli_env)
     wait_healthy = staticmethod(wait_healthy)
     wait_for_log = staticmethod(wait_for_log)

@@ -41,6 +41,8 @@ def wait_for_job(client: httpx.Client, job_id: str, *, timeout: float = 180) -> 
 def generate(client: httpx.Client, **body) -> dict:
     response = client.post("/v1/videos/generations", json=body)
     assert response.status_code == 202, response.text
+    # Always "queued" on submit, even when the worker claims it a moment later.
+    assert response.json()["status"] == "queued" and response.json()["queue_position"] >= 1
     return wait_for_job(client, response.json()["job_id"])
 
 

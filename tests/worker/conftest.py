@@ -91,7 +91,7 @@ def submit(runtime: Runtime, account_id: str) -> Submit:
 
     def _submit(prompt: str = "a horse", *, duration: int = 3, **fields: Any) -> Job:
         request = parse_generation_request({"prompt": prompt, "duration": duration, "seed": 7, **fields})
-        return submit_generation(runtime, account_id, request, [])
+        return submit_generation(runtime, account_id, request, [])[0]
 
     return _submit
 

@@ -128,3 +128,5 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
 def _configure_logging() -> None:
     level = os.environ.get("HAPPYHORSE_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic narrates every plugin at INFO; only its warnings matter to an operator.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))

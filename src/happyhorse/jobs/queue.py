@@ -83,8 +83,11 @@ class JobQueue:
 
     # -- the worker's side -----------------------------------------------
 
-    def claim_next(self, worker_id: str, *, lease_seconds: float = 30.0) -> ClaimedJob | None:
+    def claim_next(
+        self, worker_id: str, *, lease_seconds: float = 30.0, engine: str | None = None
+    ) -> ClaimedJob | None:
         """Lease the next queued job by (priority, created_at, id), or None when none is queued.
+        ``engine`` names the engine that will run it (shown on the job from now on).
 
         One short transaction. PostgreSQL skips rows other claimers have locked;
         SQLite serialises claimers with ``BEGIN IMMEDIATE`` (see ``make_engine``).
@@ -105,6 +108,7 @@ class JobQueue:
                 status=t.target.value, worker_id=worker_id, lease_token=jobs.c.lease_token + 1,
                 attempt=jobs.c.attempt + 1, lease_expires_at=self._now + lease_seconds, heartbeat_at=self._now,
                 started_at=case((jobs.c.started_at.is_(None), self._now), else_=jobs.c.started_at),
+                **({"engine": engine} if engine else {}),
             )
             .returning(*jobs.c)
         )

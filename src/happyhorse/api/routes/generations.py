@@ -42,8 +42,7 @@ async def create_generation(request: Request, runtime: RuntimeDep, account: Curr
             f"send application/json or multipart/form-data, not {content_type!r}",
             None,
         )
-    job = await run_in_threadpool(submit_generation, runtime, account.id, generation, parts)
-    position = await run_in_threadpool(runtime.queue.queue_position, job)
+    job, position = await run_in_threadpool(submit_generation, runtime, account.id, generation, parts)
     body = job_object(
         job, queue_position=position, signer=runtime.signer, base_url=base_url(request),
         url_ttl=runtime.settings.url_ttl_seconds,
