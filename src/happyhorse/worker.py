@@ -85,8 +85,8 @@ class Worker:
             try:
                 self.reap_if_due()
                 lease = self.runtime.queue.claim_next(
-                self.worker_id, lease_seconds=settings.lease_seconds, engine=self.engine.name
-            )
+                    self.worker_id, lease_seconds=settings.lease_seconds, engine=self.engine.name
+                )
                 if lease is None:
                     self.runtime.queue.wait_for_work(timeout=0.5)
                     continue
@@ -252,7 +252,7 @@ class _LeaseWatcher:
             if time.monotonic() - extended_at >= settings.lease_seconds:
                 # Heartbeats kept failing for a whole lease: the lease is gone by now
                 # (the reaper may hand the job to another worker), so stop working on it.
-                log.error("job %s: no heartbeat for %.0fs; giving the job up", self.lease.job.id, settings.lease_seconds)
+                log.error("job %s: no heartbeat for %.0fs; giving it up", self.lease.job.id, settings.lease_seconds)
                 alive = False
             if cancel:
                 self.ctx.cancel_requested.set()

@@ -128,3 +128,20 @@ def test_upload_then_use(api):
     assert job["request"]["mode"] == "i2v" and job["request"]["aspect_ratio"] == "16:9"
     raw = api.post("/v1/uploads", content=buffer.getvalue(), headers={"content-type": "image/jpeg"})
     assert raw.status_code == 201
+
+
+def test_database_unavailable_is_503_with_retry_after(api, service, monkeypatch):
+    """A database that is away answers 503 + Retry-After in the envelope, never a bare 500.
+
+    (The real outage — PostgreSQL restarted under load — is the chaos suite's; here
+    the queue raises what SQLAlchemy raises when the server has gone.)"""
+    from sqlalchemy.exc import OperationalError
+
+    def database_gone(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+
+    job_id = api.post("/v1/videos/generations", json={"prompt": "x"}).json()["job_id"]
+    monkeypatch.setattr(service.runtime.queue, "request_cancel", database_gone)
+    response = api.post(f"/v1/jobs/{job_id}/cancel")
+    assert_error(response, 503, "database_unavailable", None)
+    assert response.headers["retry-after"] == "2"

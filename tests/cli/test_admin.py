@@ -53,18 +53,12 @@ def test_accounts_and_keys_lifecycle(hh, target) -> None:
     account_id = _only_line(hh.run("accounts", "create", "acme", *db))
     assert re.fullmatch(r"acct_[0-9a-z]+", account_id), account_id
 
-    duplicate, other, no_account, no_account_list, no_key = hh.run_many(
+    duplicate, no_account = hh.run_many(
         ["accounts", "create", "acme", *db],
-        ["accounts", "create", "globex", *db],
         ["keys", "create", "--account", "nobody", *db],
-        ["keys", "list", "--account", "nobody", *db],
-        ["keys", "revoke", "hh_live_" + "x" * 32, *db],
     )
     _failed_cleanly(duplicate, "already exists", "'acme'")
-    assert _only_line(other).startswith("acct_") and other.stdout.strip() != account_id
     _failed_cleanly(no_account, "'nobody'", "happyhorse accounts create")
-    _failed_cleanly(no_account_list, "'nobody'")
-    _failed_cleanly(no_key, "no such API key")
 
     # `keys create` prints the key alone, so a script can capture it.
     env_url = f'HAPPYHORSE_DATABASE_URL="{url}" ' if url else ""
@@ -74,13 +68,11 @@ def test_accounts_and_keys_lifecycle(hh, target) -> None:
     created = hh.run_many(
         ["keys", "create", "--account", "acme", *db],
         ["keys", "create", "--account", "acme", "--name", "ci", *db],
-        ["keys", "create", "--account", "globex", *db],
     )
-    script_out, script_err = scripted.communicate(timeout=60)
+    kept, script_err = scripted.communicate(timeout=60)
     assert scripted.returncode == 0, script_err
-    revoke_by_key, revoke_by_id, globex_key = (_only_line(done) for done in created)
-    kept = script_out
-    for key in (revoke_by_key, revoke_by_id, globex_key, kept):
+    revoke_by_key, revoke_by_id = (_only_line(done) for done in created)
+    for key in (revoke_by_key, revoke_by_id, kept):
         assert KEY_RE.fullmatch(key), key
 
     listed = hh.run("keys", "list", "--account", "acme", *db).stdout
@@ -89,7 +81,6 @@ def test_accounts_and_keys_lifecycle(hh, target) -> None:
     assert all(line.startswith("key_") and "active" in line for line in lines), listed
     for key in (revoke_by_key, revoke_by_id, kept):
         assert key not in listed and key[:VISIBLE_PREFIX_CHARS] in listed
-    assert globex_key[:VISIBLE_PREFIX_CHARS] not in listed
     assert any(line.split()[-1] == "ci" for line in lines), listed
     key_ids = {key: next(line.split()[0] for line in lines if key[:VISIBLE_PREFIX_CHARS] in line)
                for key in (revoke_by_key, revoke_by_id)}
@@ -99,15 +90,10 @@ def test_accounts_and_keys_lifecycle(hh, target) -> None:
     assert revoke_by_key not in by_key.stdout + by_key.stderr
     assert _only_line(by_id) == f"revoked {key_ids[revoke_by_id]}"
 
-    relisted, again = hh.run_many(["keys", "list", "--account", "acme", *db], ["keys", "revoke", revoke_by_key, *db])
-    states = {line.split()[0]: line.split()[2] for line in relisted.stdout.splitlines()}
-    assert sorted(states.values()) == ["active", "revoked", "revoked"], relisted.stdout
-    assert _only_line(again) == f"revoked {key_ids[revoke_by_key]}"  # revoking twice is harmless
-
     runtime = Runtime.open(Settings(data_dir=data_dir, database_url=url))
     try:
-        assert authenticate(runtime.db, f"Bearer {kept}").id == account_id
-        assert authenticate(runtime.db, f"Bearer {globex_key}").name == "globex"
+        account = authenticate(runtime.db, f"Bearer {kept}")
+        assert (account.id, account.name) == (account_id, "acme")
         for key in (revoke_by_key, revoke_by_id):
             with pytest.raises(AuthenticationFailed) as caught:
                 authenticate(runtime.db, f"Bearer {key}")
@@ -117,19 +103,15 @@ def test_accounts_and_keys_lifecycle(hh, target) -> None:
 
 
 def test_db_upgrade_prints_the_revision_and_is_idempotent(hh, target, tmp_path) -> None:
-    data_dir, url = target
-    explicit_sqlite = url is None
-    url = url or f"sqlite:///{tmp_path / 'explicit' / 'hh.db'}"
-    outputs = [hh.run("db", "upgrade", "--database-url", url, "--data-dir", str(tmp_path / 'explicit')).stdout
-               for _ in range(2)]
+    _, url = target
+    # On SQLite: an explicit URL into a data dir that does not exist yet.
+    fresh_dir = tmp_path / "fresh"
+    url = url or f"sqlite:///{fresh_dir / 'hh.db'}"
+    outputs = [hh.run("db", "upgrade", "--database-url", url, "--data-dir", str(fresh_dir)).stdout for _ in range(2)]
     assert re.fullmatch(r"database at revision \S+\n", outputs[0]), outputs[0]
     assert outputs[1] == outputs[0]
-    if explicit_sqlite:
-        assert (tmp_path / "explicit" / "hh.db").exists()
-        # The default database: SQLite in a data dir that does not exist yet.
-        default = hh.run("db", "upgrade", "--data-dir", str(data_dir)).stdout
-        assert default == outputs[0]
-        assert (data_dir / "happyhorse.db").exists()
+    if url.startswith("sqlite"):
+        assert (fresh_dir / "hh.db").exists()
 
 
 def test_help_of_every_command_exits_zero(hh, tmp_path) -> None:

@@ -58,6 +58,17 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     return response
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable in %s %s (request %s): %s", request.method, request.url.path,
+                request_id_of(request), exc.__class__.__name__)
+    error = ServiceError(
+        "database_unavailable", "the service cannot reach its database right now; retry shortly", None,
+        headers={"Retry-After": "2"},
+    )
+    error.status = 503
+    return error_response(error, request)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id_of(request))
     error = ServiceError("internal_error", "the server failed to handle this request; it has been logged, please retry")
@@ -68,6 +79,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    # A database that is away (restart, network) is a 503 the client can retry, not a 500.
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+
+    for database_error in (OperationalError, InterfaceError, DisconnectionError):
+        app.add_exception_handler(database_error, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)
 
 

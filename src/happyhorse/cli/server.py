@@ -99,7 +99,7 @@ def _install_shutdown(the_worker, grace: float) -> None:  # type: ignore[no-unty
         if the_worker.stop.is_set():
             the_worker.abort.set()
             return
-        logging.getLogger("happyhorse.worker").info("signal %d: finishing the running job (grace %.0fs)", signum, grace)
+        logging.getLogger("happyhorse.worker").info("signal %d: finishing the running job (grace %gs)", signum, grace)
         the_worker.stop.set()
         timer = threading.Timer(grace, the_worker.abort.set)
         timer.daemon = True
