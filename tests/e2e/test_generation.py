@@ -124,3 +124,22 @@ def test_content_redirects_the_owner_to_a_fresh_signed_url(api, service, tmp_pat
     assert poster.status_code == 200 and poster.content[:3] == b"\xff\xd8\xff"
     other = service.new_account_key("content-other")
     assert api.get(f"/v1/jobs/{job['job_id']}/content", headers={"Authorization": f"Bearer {other}"}).status_code == 404
+
+
+def test_events_stream_until_the_job_ends(api, service):
+    import json
+
+    job = api.post("/v1/videos/generations", json={"prompt": "streamed", "duration": 3}).json()
+    events = []
+    with api.stream("GET", f"/v1/jobs/{job['job_id']}/events") as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[len("data: "):]))
+    assert events[-1]["status"] == "completed" and events[-1]["progress"] == 100
+    progress = [event["progress"] for event in events]
+    assert progress == sorted(progress) and len(events) >= 3
+    other = service.new_account_key("events-other")
+    response = api.get(f"/v1/jobs/{job['job_id']}/events", headers={"Authorization": f"Bearer {other}"})
+    assert response.status_code == 404

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from happyhorse import __version__
 from happyhorse.api import files
 from happyhorse.api.errors import RequestIdMiddleware, install_error_handlers
-from happyhorse.api.routes import generations, health, jobs, models, uploads
+from happyhorse.api.routes import events, generations, health, jobs, models, uploads
 from happyhorse.api.schemas import ErrorEnvelope
 from happyhorse.runtime import Runtime
 
@@ -66,6 +66,6 @@ def create_app(runtime: Runtime, *, worker: WorkerThread | None = None) -> FastA
     app.state.signer = runtime.signer
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    for module in (generations, jobs, uploads, models, health, files):
+    for module in (generations, jobs, events, uploads, models, health, files):
         app.include_router(module.router)
     return app
