@@ -1,0 +1,219 @@
+"""Typed objects the API returns (SPEC §5): jobs, their results, models, uploads.
+
+Every model accepts fields it does not know (a newer server may add some) and
+keeps them, so ``model_dump()`` round-trips what the server sent. Timestamps
+are parsed into timezone-aware :class:`~datetime.datetime` objects.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "EngineInfo",
+    "Job",
+    "JobError",
+    "JobRequest",
+    "JobResult",
+    "JobStatus",
+    "Model",
+    "Upload",
+    "Usage",
+    "VideoOutput",
+]
+
+JobStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
+"""``queued`` and ``running`` go on; ``completed``, ``failed`` and ``cancelled`` are final."""
+
+TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+
+
+class _APIObject(BaseModel):
+    # extra="allow": a newer server's additional fields neither break parsing nor get lost.
+    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True, protected_namespaces=())
+
+
+class JobRequest(_APIObject):
+    """The request as the server resolved it (``auto`` mode and a random seed made concrete)."""
+
+    mode: Literal["t2v", "i2v", "r2v"]
+    """The mode that runs: text-, image- or reference-to-video."""
+    prompt: str
+    """The prompt, trimmed."""
+    aspect_ratio: str | None
+    """``16:9``, ``9:16``, ``1:1``, ``4:3`` or ``3:4``; for i2v the ratio nearest the image (``None`` until it is read)."""
+    resolution: Literal["720p", "1080p"]
+    """Output resolution class."""
+    duration: int
+    """Length of the video in whole seconds (3-15)."""
+    seed: int
+    """The seed used; send it back to reproduce the video."""
+    watermark: bool
+    """Whether "Happy Horse" is drawn in the bottom-right corner."""
+    images: int
+    """How many input images the job has."""
+
+
+class VideoOutput(_APIObject):
+    """One generated video and its poster frame."""
+
+    type: Literal["video"]
+    """Always ``video``."""
+    url: str
+    """Signed URL of the MP4; valid until ``url_expires_at`` (``jobs.download`` signs a fresh one)."""
+    url_expires_at: datetime
+    """When ``url`` and ``poster_url`` stop working."""
+    content_type: str
+    """``video/mp4``."""
+    width: int
+    """Frame width in pixels."""
+    height: int
+    """Frame height in pixels."""
+    fps: int
+    """Frames per second (24)."""
+    duration: float
+    """Length in seconds."""
+    has_audio: bool
+    """Whether the MP4 has an audio track (always true for this model)."""
+    bytes: int
+    """Size of the MP4 file."""
+    poster_url: str
+    """Signed URL of a JPEG poster frame."""
+
+
+class JobResult(_APIObject):
+    """What a completed job made."""
+
+    outputs: list[VideoOutput]
+    """The videos (one per job today)."""
+    seed: int
+    """The seed used."""
+
+
+class Usage(_APIObject):
+    """What a completed job costs. Amounts are decimal strings in USD, never floats."""
+
+    billed_seconds: int
+    """Seconds of output billed."""
+    unit_price_usd: str
+    """Price per second, e.g. ``"0.14"``."""
+    cost_usd: str
+    """``billed_seconds × unit_price_usd``, e.g. ``"0.70"``."""
+
+
+class JobError(_APIObject):
+    """Why a job failed."""
+
+    code: str
+    """Stable code, e.g. ``invalid_image`` or ``worker_lost``."""
+    message: str
+    """What went wrong, and what to change if the request was at fault."""
+
+
+class Job(_APIObject):
+    """A video-generation job. Get a fresh copy with ``client.jobs.retrieve(job)``."""
+
+    job_id: str
+    """``job_...``; ids sort by creation time."""
+    object: Literal["video.generation.job"] = "video.generation.job"
+    """Always ``video.generation.job``."""
+    model: str
+    """The model that serves the job, ``happyhorse-1-1``."""
+    status: JobStatus
+    """Where the job is; ``completed``, ``failed`` and ``cancelled`` are final."""
+    progress: int
+    """0-100; never goes down."""
+    queue_position: int | None = None
+    """1-based place in the queue while ``queued``, else ``None``."""
+    created_at: datetime
+    """When the job was submitted."""
+    started_at: datetime | None = None
+    """When a worker first started it."""
+    completed_at: datetime | None = None
+    """When it ended (whatever the outcome)."""
+    request: JobRequest
+    """The request as resolved by the server."""
+    engine: str | None = None
+    """The engine that runs (or ran) the job, e.g. ``preview`` (procedural, not a neural network)."""
+    result: JobResult | None = None
+    """Set once ``completed``."""
+    usage: Usage | None = None
+    """Set once ``completed``."""
+    error: JobError | None = None
+    """Set once ``failed``."""
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job has ended: ``completed``, ``failed`` or ``cancelled``."""
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def video(self) -> VideoOutput | None:
+        """The first output of a completed job, else ``None``."""
+        return self.result.outputs[0] if self.result and self.result.outputs else None
+
+
+class EngineInfo(_APIObject):
+    """The engine that serves a model on this deployment."""
+
+    name: str
+    """e.g. ``preview``."""
+    description: str
+    """What the engine is, in words."""
+    neural: bool
+    """False for the procedural ``preview`` engine: its videos do not come from a neural network."""
+
+
+class Model(_APIObject):
+    """The model card: modes, limits, prices and the engine behind it."""
+
+    id: str
+    """``happyhorse-1-1``."""
+    object: Literal["model"] = "model"
+    """Always ``model``."""
+    aliases: list[str]
+    """Other names accepted in ``model``."""
+    engine: EngineInfo
+    """The engine that generates this model's videos here."""
+    modes: list[str]
+    """``t2v``, ``i2v``, ``r2v``."""
+    aspect_ratios: list[str]
+    """Accepted ``aspect_ratio`` values."""
+    resolutions: list[str]
+    """Accepted ``resolution`` values."""
+    frame_sizes: dict[str, list[int]]
+    """``"16:9 720p" → [1280, 720]`` and so on."""
+    fps: int
+    """Output frame rate."""
+    duration: dict[str, int]
+    """``min``, ``max``, ``step`` and ``default`` seconds."""
+    max_prompt_characters: int
+    """Longest accepted prompt."""
+    max_images: int
+    """Most reference images (r2v)."""
+    audio: dict[str, Any]
+    """The audio track: codec, sample rate, channels."""
+    pricing: dict[str, Any]
+    """``currency``, ``unit`` and ``per_second`` prices by resolution (decimal strings)."""
+
+
+class Upload(_APIObject):
+    """An image uploaded once; pass it (or its ``upload_id``) as ``image``."""
+
+    upload_id: str
+    """``upload_...``: usable in ``image`` by this account."""
+    object: Literal["upload"] = "upload"
+    """Always ``upload``."""
+    content_type: str
+    """The image type the server detected, e.g. ``image/png``."""
+    bytes: int
+    """Size of the image file."""
+    width: int
+    """Image width in pixels."""
+    height: int
+    """Image height in pixels."""
+    created_at: datetime
+    """When it was uploaded."""
