@@ -100,27 +100,33 @@ def measure(port: int, path: str, headers: dict, seconds: float, connections: in
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of one measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the best of each app counts")
     parser.add_argument("--connections", type=int, default=8)
     args = parser.parse_args()
+    factories = ("bare_app", "fastapi_app", "happyhorse_app")
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         key, job_id = prepare(data_dir)
         path, headers = f"/v1/jobs/{job_id}", {"Authorization": f"Bearer {key}"}
-        results = {}
-        for factory in ("bare_app", "fastapi_app", "happyhorse_app"):
-            process, port = start(factory, data_dir)
-            try:
-                results[factory] = measure(port, path, headers, args.seconds, args.connections)
-            finally:
+        servers = {factory: start(factory, data_dir) for factory in factories}
+        results: dict[str, list[float]] = {factory: [] for factory in factories}
+        try:
+            # Alternate the apps round by round so that a noisy moment hits all of them.
+            for _ in range(args.rounds):
+                for factory in factories:
+                    results[factory].append(measure(servers[factory][1], path, headers, args.seconds, args.connections))
+        finally:
+            for process, _ in servers.values():
                 process.terminate()
                 process.wait(10)
-    bare, real = results["bare_app"], results["happyhorse_app"]
-    print(f"GET /v1/jobs/{{id}} ({args.connections} keep-alive connections, {args.seconds:.0f} s each, {os.cpu_count()} CPUs)")
-    print(f"  bare Starlette JSON endpoint: {bare:8.0f} req/s")
-    print(f"  (bare FastAPI route:         {results['fastapi_app']:8.0f} req/s)")
-    print(f"  happyhorse API:               {real:8.0f} req/s")
-    print(f"  ratio: {real / bare:.2f} (target >= 0.5)")
+    best = {factory: max(values) for factory, values in results.items()}
+    print(f"GET /v1/jobs/{{id}} of a completed job: {args.connections} keep-alive connections, "
+          f"best of {args.rounds} x {args.seconds:.0f} s, {os.cpu_count()} CPUs")
+    print(f"  bare Starlette JSON endpoint: {best['bare_app']:8.0f} req/s")
+    print(f"  bare FastAPI route:           {best['fastapi_app']:8.0f} req/s   (for calibration)")
+    print(f"  happyhorse API:               {best['happyhorse_app']:8.0f} req/s")
+    print(f"  ratio happyhorse / Starlette: {best['happyhorse_app'] / best['bare_app']:.2f} (target >= 0.5)")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,9 @@ def create_app(runtime: Runtime, *, worker: WorkerThread | None = None) -> FastA
     app.state.signer = runtime.signer
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
+    # The polling endpoint first, as a plain route (see jobs.poll_job); the
+    # FastAPI route of the same path stays for the OpenAPI document.
+    app.router.routes.append(jobs.POLL_ROUTE)
     for module in (generations, jobs, events, uploads, models, health, files):
         app.include_router(module.router)
     return app

@@ -45,4 +45,12 @@ async def read_db(runtime: Runtime, read: Callable[[], T]) -> T:
 def base_url(request: Request) -> str:
     """Where clients reach this API: the operator's public URL, else the request's own."""
     configured = request.app.state.runtime.settings.public_base_url
-    return (configured or str(request.base_url)).rstrip("/")
+    if configured:
+        return configured.rstrip("/")
+    # Starlette's request.base_url builds a URL object; this is on the polling path.
+    scope = request.scope
+    host = request.headers.get("host")
+    if not host:
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}".rstrip("/")

@@ -9,6 +9,7 @@ answered 500 ``internal_error`` without internals.
 from __future__ import annotations
 
 import logging
+import os
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,7 +18,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from happyhorse.errors import InvalidRequest, NotFound, ServiceError
-from happyhorse.ids import new_id
 
 log = logging.getLogger("happyhorse.api")
 
@@ -99,7 +99,8 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = new_id("req")
+        # Random, not time-ordered like other ids: nothing sorts requests, and this is per request.
+        request_id = "req_" + os.urandom(12).hex()
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:

@@ -16,6 +16,7 @@ __all__ = [
     "EngineInfo",
     "Job",
     "JobError",
+    "JobList",
     "JobRequest",
     "JobResult",
     "JobStatus",
@@ -217,3 +218,16 @@ class Upload(_APIObject):
     """Image height in pixels."""
     created_at: datetime
     """When it was uploaded."""
+
+
+class JobList(_APIObject):
+    """One page of ``GET /v1/jobs``, newest first."""
+
+    object: Literal["list"] = "list"
+    """Always ``list``."""
+    data: list[Job]
+    """The jobs on this page."""
+    has_more: bool
+    """Whether another page follows."""
+    last_id: str | None = None
+    """The last job id on this page: pass it as ``after`` for the next page."""

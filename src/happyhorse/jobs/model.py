@@ -39,7 +39,7 @@ class Job:
     def from_row(cls, row: Any) -> Job:
         """Build from a SQLAlchemy ``Row`` (or any mapping) holding every ``jobs`` column."""
         data: Mapping[str, Any] = row._mapping if hasattr(row, "_mapping") else row
-        values = {f.name: data[f.name] for f in fields(cls)}
+        values = {name: data[name] for name in _JOB_FIELDS}
         values["status"] = Status(values["status"])
         values["request"] = _json(values["request"])
         values["result"] = _json(values["result"])
@@ -51,6 +51,9 @@ class Job:
     def is_terminal(self) -> bool:
         """True once the job is completed, failed or cancelled."""
         return self.status in TERMINAL
+
+
+_JOB_FIELDS = tuple(f.name for f in fields(Job))  # computed once: from_row is on the polling path
 
 
 def _json(value: Any) -> Any:

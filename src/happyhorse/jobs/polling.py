@@ -10,7 +10,12 @@ from a missing job (404) with the usual queries.
 from __future__ import annotations
 
 import re
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -48,15 +53,12 @@ class PolledJob:
 
 def poll_job(engine: Engine, job_id: str, key_hash: str) -> PolledJob | None:
     sql = _sql_for(engine)
-    raw = engine.raw_connection()
-    try:
+    with _polling_connection(engine) as raw:
         cursor = raw.cursor()
         cursor.execute(sql, {"job_id": job_id, "key_hash": key_hash})
         row = cursor.fetchone()
         names = [d[0] for d in cursor.description] if row is not None else []
         cursor.close()
-    finally:
-        raw.close()  # back to the pool, which rolls back anything left open
     if row is None:
         return None
     values = dict(zip(names, row, strict=True))
@@ -68,6 +70,37 @@ def poll_job(engine: Engine, job_id: str, key_hash: str) -> PolledJob | None:
         key_last_used_at=values["hot_key_last_used_at"],
         db_now=float(values["hot_db_now"]),
     )
+
+
+_per_thread = threading.local()
+
+
+@contextmanager
+def _polling_connection(engine: Engine) -> Iterator[Any]:
+    """A pooled DBAPI connection; on SQLite, one kept per thread.
+
+    A SQLite connection in autocommit mode runs each SELECT in its own snapshot
+    and holds no lock between queries, so keeping one per thread (the event
+    loop's, mostly) is safe and saves the pool's checkout and reset. Over a
+    network the pool's bookkeeping is small next to the round trip."""
+    if engine.dialect.name != "sqlite":
+        raw = engine.raw_connection()
+        try:
+            yield raw
+        finally:
+            raw.close()  # back to the pool, which rolls back anything left open
+        return
+    kept: weakref.WeakKeyDictionary[Engine, Any] = getattr(_per_thread, "connections", None) or weakref.WeakKeyDictionary()
+    _per_thread.connections = kept
+    raw = kept.get(engine)
+    if raw is None:
+        raw = kept[engine] = engine.raw_connection()
+    try:
+        yield raw
+    except Exception:
+        kept.pop(engine, None)
+        raw.invalidate()
+        raise
 
 
 def _sql_for(engine: Engine) -> str:

@@ -13,6 +13,8 @@ does.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,9 @@ class StoredObject:
     """A strong validator, quoted as in HTTP (``'"…"'``); changes whenever the content may have."""
 
 
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def validate_key(key: str) -> str:
     """Return ``key`` unchanged if it is a safe relative POSIX path, else raise ``ValueError``.
 
@@ -62,7 +67,7 @@ def validate_key(key: str) -> str:
         raise ValueError(f"storage key must be relative, got {key!r}")
     if "\\" in key:
         raise ValueError(f"storage key must not contain backslashes, got {key!r}")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
+    if _CONTROL_CHARACTERS.search(key):
         raise ValueError(f"storage key must not contain control characters, got {key!r}")
     for segment in key.split("/"):
         if not segment:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
 
 from happyhorse.accounts import LAST_USED_RESOLUTION_SECONDS, authenticate, bearer_token, hash_key, touch_key
 from happyhorse.api.deps import CurrentAccount, RuntimeDep, base_url, read_db
@@ -29,11 +30,14 @@ def _present(request: Request, runtime: Runtime, job: Job, *, position: int | No
     )
 
 
-@router.get("/v1/jobs/{job_id}", response_model=JobObject, summary="Retrieve a job",
-            responses={401: {}, 404: {}})
-async def retrieve_job(job_id: str, request: Request) -> JSONResponse:
-    # The endpoint clients poll: authenticate and read in one query. It takes no
-    # dependencies, so it checks the key itself (same errors as CurrentAccount).
+async def poll_job(request: Request) -> JSONResponse:
+    """``GET /v1/jobs/{job_id}``: the endpoint clients poll.
+
+    It authenticates and reads in one query, and it is mounted as a plain
+    Starlette route ahead of FastAPI's (``create_app``): FastAPI's dependency
+    machinery would cost more than the rest of the request. It raises the same
+    errors as ``CurrentAccount``; :func:`retrieve_job` documents it."""
+    job_id = request.path_params["job_id"]
     runtime: Runtime = request.app.state.runtime
     key_hash = hash_key(bearer_token(request.headers.get("authorization")))
 
@@ -47,6 +51,15 @@ async def retrieve_job(job_id: str, request: Request) -> JSONResponse:
         return _present(request, runtime, found.job, position=found.queue_position)
 
     return JSONResponse(await read_db(runtime, load))
+
+
+POLL_ROUTE = Route("/v1/jobs/{job_id}", poll_job, methods=["GET"])
+
+
+@router.get("/v1/jobs/{job_id}", response_model=JobObject, summary="Retrieve a job", responses={401: {}, 404: {}})
+async def retrieve_job(job_id: str, request: Request) -> JSONResponse:
+    """One job: its status, progress, queue position, result (with fresh signed URLs) and usage."""
+    return await poll_job(request)
 
 
 @router.get("/v1/jobs", response_model=JobList, summary="List the caller's jobs, newest first")

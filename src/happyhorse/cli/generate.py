@@ -1,0 +1,127 @@
+"""``happyhorse generate``: submit a job, follow it with a progress bar, save the MP4."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.prompt import Confirm
+
+from happyhorse.cli.client_support import (
+    EXIT_INTERRUPTED,
+    ApiKey,
+    BaseUrl,
+    JobProgressBar,
+    JsonOutput,
+    describe,
+    engine_note,
+    exit_codes,
+    human_size,
+    open_client,
+    print_json,
+    stderr,
+)
+from happyhorse.client import Client, Job
+
+
+class Mode(str, Enum):
+    auto = "auto"
+    t2v = "t2v"
+    i2v = "i2v"
+    r2v = "r2v"
+
+
+class AspectRatio(str, Enum):
+    landscape = "16:9"
+    portrait = "9:16"
+    square = "1:1"
+    classic = "4:3"
+    classic_portrait = "3:4"
+
+
+class Resolution(str, Enum):
+    hd = "720p"
+    full_hd = "1080p"
+
+
+POLL_INTERVAL = 0.5
+
+
+def generate(
+    prompt: Annotated[str, typer.Argument(help="What to generate; name reference images character1…character9.")],
+    image: Annotated[
+        list[str] | None,
+        typer.Option("--image", "-i", help="A local file, URL, data URI or upload id; repeat for r2v (up to 9)."),
+    ] = None,
+    mode: Annotated[Mode, typer.Option(help="auto picks t2v/i2v/r2v from the images.")] = Mode.auto,
+    aspect_ratio: Annotated[AspectRatio | None, typer.Option(help="t2v and r2v (default 16:9); i2v follows the image.")] = None,
+    resolution: Annotated[Resolution | None, typer.Option(help="Default 720p.")] = None,
+    duration: Annotated[int | None, typer.Option(help="Seconds, 3-15 (default 5).")] = None,
+    seed: Annotated[int | None, typer.Option(help="0-2147483647; random when omitted.")] = None,
+    watermark: Annotated[bool, typer.Option("--watermark", help='Draw "Happy Horse" bottom-right.')] = False,
+    model: Annotated[str | None, typer.Option(help="Default happyhorse-1-1.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to save the MP4 (default ./<job_id>.mp4).")
+    ] = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Print the job id at once and exit.")] = False,
+    as_json: JsonOutput = False,
+    api_key: ApiKey = None,
+    base_url: BaseUrl = None,
+) -> None:
+    """Generate a video: submit, show progress, save the MP4, print its path.
+
+    Exit codes: 0 done, 1 the job failed or was cancelled, 2 usage error, 3 API error,
+    130 interrupted (Ctrl-C asks whether to cancel the job)."""
+    with exit_codes(), open_client(api_key, base_url) as client:
+        job = client.videos.generate(
+            prompt=prompt,
+            image=image or None,
+            mode=None if mode is Mode.auto else mode.value,
+            aspect_ratio=aspect_ratio.value if aspect_ratio else None,
+            resolution=resolution.value if resolution else None,
+            duration=duration,
+            seed=seed,
+            watermark=watermark or None,
+            model=model,
+        )
+        if no_wait:
+            print_json(job) if as_json else typer.echo(job.job_id)
+            return
+        stderr.print(f"submitted {describe(job)}")
+        job = _wait_with_progress(client, job)
+        saved = client.jobs.download(job, output)
+        stderr.print(f"saved {saved} ({human_size(saved)}, {job.video.width}x{job.video.height}, "  # type: ignore[union-attr]
+                     f"{job.request.duration}s, seed {job.request.seed}){engine_note(job)}")
+        print_json(job) if as_json else typer.echo(str(saved))
+
+
+def _wait_with_progress(client: Client, job: Job) -> Job:
+    """Wait for ``job`` behind a live bar; on Ctrl-C offer to cancel it (exit 130 either way)."""
+    bar = JobProgressBar()
+    try:
+        with bar:
+            return client.jobs.wait(job, on_progress=bar.update, poll_interval=POLL_INTERVAL)
+    except KeyboardInterrupt:
+        bar.stop()
+        _on_interrupt(client, job)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _on_interrupt(client: Client, job: Job) -> None:
+    # Without a terminal to ask on, leave the job alone: the caller can still fetch it.
+    keeps_running = f"job {job.job_id} keeps running; get it later with: happyhorse jobs download {job.job_id}"
+    if not sys.stdin.isatty():
+        stderr.print(f"interrupted; {keeps_running}")
+        return
+    try:
+        cancel = Confirm.ask(f"Cancel job {job.job_id}?", default=False, console=stderr)
+    except (KeyboardInterrupt, EOFError):
+        cancel = False
+    if cancel:
+        client.jobs.cancel(job)
+        stderr.print(f"cancelled job {job.job_id}")
+    else:
+        stderr.print(keeps_running)

@@ -1,0 +1,78 @@
+"""The HappyHorse Python SDK: ``Client``, ``AsyncClient``, the models and the exceptions.
+
+Everything public is re-exported from :mod:`happyhorse`; import it from there.
+This package depends only on httpx and pydantic (the base install).
+"""
+
+from happyhorse.client._client import AsyncClient, Client
+from happyhorse.client._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    HappyHorseError,
+    InsufficientCreditsError,
+    InternalServerError,
+    JobCancelledError,
+    JobFailedError,
+    JobNotCompletedError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnprocessableEntityError,
+    WaitTimeoutError,
+)
+from happyhorse.client._models import (
+    EngineInfo,
+    Job,
+    JobError,
+    JobList,
+    JobRequest,
+    JobResult,
+    JobStatus,
+    Model,
+    Upload,
+    Usage,
+    VideoOutput,
+)
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "Client",
+    "ConflictError",
+    "EngineInfo",
+    "HappyHorseError",
+    "InsufficientCreditsError",
+    "InternalServerError",
+    "Job",
+    "JobCancelledError",
+    "JobError",
+    "JobFailedError",
+    "JobList",
+    "JobNotCompletedError",
+    "JobRequest",
+    "JobResult",
+    "JobStatus",
+    "Model",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "UnprocessableEntityError",
+    "Upload",
+    "Usage",
+    "VideoOutput",
+    "WaitTimeoutError",
+]

@@ -1,0 +1,19 @@
+"""The API's resources, each a sync class and its async twin."""
+
+from happyhorse.client.resources.jobs import AsyncJobPager, AsyncJobs, JobPager, Jobs
+from happyhorse.client.resources.models import AsyncModels, Models
+from happyhorse.client.resources.uploads import AsyncUploads, Uploads
+from happyhorse.client.resources.videos import AsyncVideos, Videos
+
+__all__ = [
+    "AsyncJobPager",
+    "AsyncJobs",
+    "AsyncModels",
+    "AsyncUploads",
+    "AsyncVideos",
+    "JobPager",
+    "Jobs",
+    "Models",
+    "Uploads",
+    "Videos",
+]
