@@ -25,6 +25,7 @@ from pathlib import Path
 from happyhorse.engines import Engine, GenerationSpec, JobCancelled
 from happyhorse.errors import ServiceError
 from happyhorse.jobs.model import ClaimedJob
+from happyhorse.media.encode import EncodedVideo, encode_clip
 from happyhorse.runtime import Runtime
 from happyhorse.worker_inputs import InputError, load_inputs, output_size
 
@@ -134,8 +135,6 @@ class Worker:
                 images = load_inputs(self.runtime, job)
                 spec = _spec_for(job.request, images, self.engine.name)
                 clip = self.engine.generate(spec, ctx)
-                from happyhorse.media.encode import encode_clip
-
                 encoded = encode_clip(
                     clip, workdir / "video.mp4", workdir / "poster.jpg", watermark=bool(job.request["watermark"])
                 )
@@ -163,7 +162,7 @@ class Worker:
             return "cancelled" if queue.acknowledge_cancel(lease) else "lost"
         return "released" if queue.release(lease) else "lost"
 
-    def _store_and_complete(self, lease: ClaimedJob, spec: GenerationSpec, encoded, workdir: Path) -> str:  # type: ignore[no-untyped-def]
+    def _store_and_complete(self, lease: ClaimedJob, spec: GenerationSpec, encoded: EncodedVideo, workdir: Path) -> str:
         storage, job = self.runtime.storage, lease.job
         # A key per attempt: a worker that lost its lease never overwrites the winner's files.
         prefix = f"outputs/{job.id}/{lease.lease_token}"
