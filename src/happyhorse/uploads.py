@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -37,7 +38,7 @@ class Upload:
             "bytes": self.bytes,
             "width": self.width,
             "height": self.height,
-            "created_at": self.created_at,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created_at)),
         }
 
 

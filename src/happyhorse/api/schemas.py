@@ -136,7 +136,7 @@ class UploadObject(BaseModel):
     bytes: int
     width: int
     height: int
-    created_at: float
+    created_at: str
 
 
 class EngineInfo(BaseModel):

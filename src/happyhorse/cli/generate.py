@@ -75,6 +75,19 @@ def generate(
 
     Exit codes: 0 done, 1 the job failed or was cancelled, 2 usage error, 3 API error,
     130 interrupted (Ctrl-C asks whether to cancel the job)."""
+    try:
+        _generate(prompt, image, mode, aspect_ratio, resolution, duration, seed, watermark, model, output, no_wait,
+                  as_json, api_key, base_url)
+    except KeyboardInterrupt:  # during submit or download (the wait handles its own)
+        stderr.print("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _generate(
+    prompt: str, image: list[str] | None, mode: Mode, aspect_ratio: AspectRatio | None, resolution: Resolution | None,
+    duration: int | None, seed: int | None, watermark: bool, model: str | None, output: Path | None, no_wait: bool,
+    as_json: bool, api_key: str | None, base_url: str | None,
+) -> None:
     with exit_codes(), open_client(api_key, base_url) as client:
         job = client.videos.generate(
             prompt=prompt,
@@ -88,14 +101,20 @@ def generate(
             model=model,
         )
         if no_wait:
-            print_json(job) if as_json else typer.echo(job.job_id)
+            if as_json:
+                print_json(job)
+            else:
+                typer.echo(job.job_id)
             return
         stderr.print(f"submitted {describe(job)}")
         job = _wait_with_progress(client, job)
         saved = client.jobs.download(job, output)
         stderr.print(f"saved {saved} ({human_size(saved)}, {job.video.width}x{job.video.height}, "  # type: ignore[union-attr]
                      f"{job.request.duration}s, seed {job.request.seed}){engine_note(job)}")
-        print_json(job) if as_json else typer.echo(str(saved))
+        if as_json:
+            print_json(job)
+        else:
+            typer.echo(str(saved))
 
 
 def _wait_with_progress(client: Client, job: Job) -> Job:

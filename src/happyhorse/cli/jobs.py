@@ -71,7 +71,10 @@ def jobs_cancel(
     """Cancel a queued or running job (an ended job is an API error, exit 3)."""
     with exit_codes(), open_client(api_key, base_url) as client:
         job = client.jobs.cancel(job_id)
-    print_json(job) if as_json else stdout.print(f"cancel requested: {describe(job)}")
+    if as_json:
+        print_json(job)
+    else:
+        stdout.print(f"cancel requested: {describe(job)}")
 
 
 @jobs_app.command("download")
