@@ -1,4 +1,8 @@
-"""Prices per output second (SPEC §7). Money is Decimal, rendered as strings."""
+"""Prices per output second (SPEC §7). Money is Decimal, rendered as strings.
+
+Holds (:mod:`happyhorse.billing.holds`) keep the unit price and cost of the
+moment a job was submitted, so a later price change never re-prices a job.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,6 @@ PRICE_PER_SECOND: dict[str, Decimal] = {"720p": Decimal("0.14"), "1080p": Decima
 
 
 def job_cost(resolution: str, duration_seconds: int) -> Decimal:
+    """The price of a job: duration × the resolution's price per second, rounded to the cent."""
     return (PRICE_PER_SECOND[resolution] * duration_seconds).quantize(Decimal("0.01"))
 
-
-def usage_for(resolution: str, duration_seconds: int) -> dict[str, object]:
-    """The ``usage`` object of a completed job."""
-    return {
-        "billed_seconds": duration_seconds,
-        "unit_price_usd": str(PRICE_PER_SECOND[resolution]),
-        "cost_usd": str(job_cost(resolution, duration_seconds)),
-    }

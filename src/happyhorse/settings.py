@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 
 def default_data_dir() -> Path:
@@ -23,6 +25,8 @@ class Settings:
     """HMAC key for signed file URLs; ``None`` means one kept in ``<data_dir>/signing-secret``."""
     url_ttl_seconds: int = 24 * 3600
     engine: str = "preview"
+    engine_options: dict[str, Any] = field(default_factory=dict)
+    """Options the worker builds its engine with (``ltx2``: ``weights``, ``device``, ``steps``...)."""
     allow_private_fetch: bool = False
     """Let image URLs point at loopback/private addresses (for local use only)."""
     fetch_timeout_seconds: float = 20.0
@@ -32,6 +36,12 @@ class Settings:
     heartbeat_seconds: float = 10.0
     max_attempts: int = 3
     shutdown_grace_seconds: float = 30.0
+    allow_signup: bool = True
+    """Let anyone create an account from the web sign-up page (``--no-signup`` turns it off)."""
+    signup_credit_usd: Decimal = Decimal(0)
+    """Credit granted to an account created by web sign-up (``serve`` sets $5)."""
+    session_ttl_seconds: int = 14 * 24 * 3600
+    """How long a dashboard sign-in lasts."""
 
     @property
     def resolved_database_url(self) -> str:

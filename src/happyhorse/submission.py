@@ -1,4 +1,5 @@
-"""Accepting a job: images checked and stored, then one transaction writes the job.
+"""Accepting a job: images checked and stored, then one transaction writes the
+job and its credit hold (and completes the request's ``Idempotency-Key``).
 
 Image bytes that are at hand (data URIs, multipart parts, earlier uploads) are
 checked here, before the job is accepted; URLs are checked for syntax now and
@@ -7,8 +8,12 @@ fetched by the worker, which fails the job with ``invalid_image`` if they are ba
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import Any
 
+from happyhorse.billing.holds import ensure_affordable, take_hold
+from happyhorse.billing.idempotency import KeyClaim, abandon_claim, claim_key, complete_claim, request_fingerprint
 from happyhorse.generation_request import GenerationRequest
 from happyhorse.ids import new_id
 from happyhorse.inputs.datauri import parse_data_uri
@@ -20,6 +25,8 @@ from happyhorse.media.sizes import frame_size, nearest_aspect_ratio
 from happyhorse.runtime import Runtime
 from happyhorse.uploads import get_upload, insert_upload, store_image
 
+log = logging.getLogger("happyhorse.submission")
+
 
 @dataclass(frozen=True)
 class _NewImage:
@@ -28,12 +35,58 @@ class _NewImage:
     info: ImageInfo
 
 
+@dataclass(frozen=True)
+class Submitted:
+    """What a submit produced: the job, its queue position at the time, and whether it was a replay."""
+
+    job: Job
+    queue_position: int | None
+    replayed: bool = False
+    """True when an ``Idempotency-Key`` matched an earlier request: ``job`` is that request's job."""
+
+
+def submit_idempotent(
+    runtime: Runtime,
+    account_id: str,
+    request: GenerationRequest,
+    parts: list[bytes],
+    *,
+    key: str | None,
+    fields: dict[str, Any],
+) -> Submitted:
+    """Submit under an optional ``Idempotency-Key`` (see :mod:`happyhorse.billing.idempotency`).
+
+    ``fields`` (the body as sent) and ``parts`` make the request's fingerprint.
+    The same key with the same request returns the first job; a request that
+    fails leaves the key free for a retry."""
+    if key is None:
+        return Submitted(*submit_generation(runtime, account_id, request, parts))
+    claim = claim_key(runtime.db, account_id, key, request_fingerprint(fields, parts))
+    if claim.replay_job_id is not None:
+        job = runtime.queue.get(claim.replay_job_id, account_id)
+        return Submitted(job, runtime.queue.queue_position(job), replayed=True)
+    try:
+        job, position = submit_generation(runtime, account_id, request, parts, claim=claim)
+    except BaseException:
+        try:
+            abandon_claim(runtime.db, claim)
+        except Exception:  # the original error matters more; the claim times out on its own
+            log.warning("could not free idempotency key after a failed submit", exc_info=True)
+        raise
+    return Submitted(job, position)
+
+
 def submit_generation(
-    runtime: Runtime, account_id: str, request: GenerationRequest, parts: list[bytes]
+    runtime: Runtime, account_id: str, request: GenerationRequest, parts: list[bytes], *, claim: KeyClaim | None = None
 ) -> tuple[Job, int | None]:
-    """Check the request's images and queue the job; returns the job and its
-    queue position as of the insert (a worker may claim it a moment later)."""
+    """Check the request's images and queue the job with its hold; returns the
+    job and its queue position as of the insert (a worker may claim it a moment
+    later). Raises :class:`~happyhorse.errors.InsufficientCredits` (402) when
+    the account's available balance is below the job's price."""
     max_bytes = runtime.settings.max_image_bytes
+    if any(ref.kind in ("data_uri", "part") for ref in request.images):
+        # Refuse before decoding and storing images that would be thrown away.
+        ensure_affordable(runtime.db, account_id, request.resolution, request.duration)
     new_images: dict[int, _NewImage] = {}
     for index, ref in enumerate(request.images):
         if ref.kind == "data_uri":
@@ -71,6 +124,11 @@ def submit_generation(
             model=request.model,
             request=stored_request(request, inputs, sizes[0] if request.mode == "i2v" else None),
         )
+        # In the job's transaction: no job without its hold, no hold without its job.
+        take_hold(conn, account_id=account_id, job_id=job_id, resolution=request.resolution,
+                  duration=request.duration)
+        if claim is not None:
+            complete_claim(conn, claim, job_id)
         job = queries.get_job(conn, job_id, account_id)
         position = queries.queue_positions(conn, [job]).get(job_id)
     return job, position

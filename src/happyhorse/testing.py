@@ -2,7 +2,8 @@
 
 ``running_service(settings)`` starts the API and an in-process worker — what
 ``happyhorse serve`` runs — on ``127.0.0.1`` with a free port, and yields a
-:class:`LiveService` with its base URL and a ready API key.
+:class:`LiveService` with its base URL and a ready API key (of the account
+``tester``, granted :data:`TESTER_CREDIT`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 
 from happyhorse.runtime import Runtime
 from happyhorse.settings import Settings
+
+TESTER_CREDIT = Decimal("1000")
+"""What ``running_service`` grants its ``tester`` account: plenty for any test suite."""
 
 
 @dataclass
@@ -27,10 +32,15 @@ class LiveService:
     def headers(self, key: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key or self.api_key}"}
 
-    def new_account_key(self, name: str) -> str:
+    def new_account_key(self, name: str, *, credits: Decimal | str = "100") -> str:
+        """A key of a new account ``name``, granted ``credits`` USD (default $100; ``"0"`` for none)."""
         from happyhorse.accounts import create_account, create_key
+        from happyhorse.billing.ledger import grant_credits
 
-        return create_key(self.runtime.db, create_account(self.runtime.db, name).id).key
+        account = create_account(self.runtime.db, name)
+        if Decimal(credits) > 0:
+            grant_credits(self.runtime.db, account.id, Decimal(credits), memo="test credit")
+        return create_key(self.runtime.db, account.id).key
 
 
 def free_port() -> int:
@@ -61,18 +71,31 @@ def serve_app_in_thread(app, *, port: int | None = None) -> Iterator[str]:  # ty
 
 
 @contextmanager
-def running_service(settings: Settings, *, worker: bool = True, engine_name: str = "preview") -> Iterator[LiveService]:
-    """The API plus (unless ``worker=False``) one in-process worker, on a loopback port."""
+def running_service(
+    settings: Settings, *, worker: bool = True, engine_name: str | None = None
+) -> Iterator[LiveService]:
+    """The API plus (unless ``worker=False``) one in-process worker, on a loopback port.
+
+    The worker's engine is ``engine_name`` (default ``settings.engine``) built
+    with ``settings.engine_options``; ``GET /v1/models`` names that engine.
+    """
     from happyhorse.accounts import create_account, create_key
     from happyhorse.api.app import create_app
+    from happyhorse.billing.ledger import grant_credits
     from happyhorse.engines import load_engine
     from happyhorse.worker import Worker, WorkerThread
 
+    if engine_name is not None:
+        settings.engine = engine_name
+    # Built before the runtime opens, as the CLI does: a bad engine fails at once.
+    engine = load_engine(settings.engine, settings.engine_options) if worker else None
     runtime = Runtime.open(settings)
     worker_thread = None
-    if worker:
-        worker_thread = WorkerThread(Worker(runtime, load_engine(engine_name)), grace_seconds=settings.shutdown_grace_seconds)
-    key = create_key(runtime.db, create_account(runtime.db, "tester").id).key
+    if engine is not None:
+        worker_thread = WorkerThread(Worker(runtime, engine), grace_seconds=settings.shutdown_grace_seconds)
+    tester = create_account(runtime.db, "tester")
+    grant_credits(runtime.db, tester.id, TESTER_CREDIT, memo="test credit")
+    key = create_key(runtime.db, tester.id).key
     try:
         with serve_app_in_thread(create_app(runtime, worker=worker_thread)) as base_url:
             yield LiveService(base_url, key, runtime)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from happyhorse.billing import holds as billing
 from happyhorse.engines import Engine, GenerationSpec, JobCancelled
 from happyhorse.errors import ServiceError
 from happyhorse.jobs.model import ClaimedJob
@@ -103,7 +104,9 @@ class Worker:
         now = time.monotonic()
         if now >= self._next_reap:
             self._next_reap = now + self.runtime.settings.lease_seconds / 3
-            result = self.runtime.queue.reap_expired(max_attempts=self.runtime.settings.max_attempts)
+            result = self.runtime.queue.reap_expired(
+                max_attempts=self.runtime.settings.max_attempts, extra=billing.settle_reaped
+            )
             for name in ("requeued", "failed", "cancelled"):
                 if getattr(result, name):
                     log.warning("reaper %s expired jobs: %s", name, ", ".join(getattr(result, name)))
@@ -129,6 +132,9 @@ class Worker:
     def _generate_and_finish(self, lease: ClaimedJob, ctx: JobContext) -> str:
         queue = self.runtime.queue
         job = lease.job
+        # Every ending settles the job's hold inside its fenced transaction: a
+        # worker that lost the lease changes no row and charges nothing.
+        release = billing.release_extra(job.id)
         workdir = Path(tempfile.mkdtemp(prefix=f"{job.id}-", dir=self._tmp_dir()))
         try:
             try:
@@ -141,13 +147,15 @@ class Worker:
             except JobCancelled:
                 return self._after_stop(lease, ctx)
             except InputError as exc:
-                return "failed" if queue.fail(lease, code="invalid_image", message=exc.message) else "lost"
+                failed = queue.fail(lease, code="invalid_image", message=exc.message, extra=release)
+                return "failed" if failed else "lost"
             except ServiceError as exc:
-                return "failed" if queue.fail(lease, code=exc.code, message=exc.message) else "lost"
+                return "failed" if queue.fail(lease, code=exc.code, message=exc.message, extra=release) else "lost"
             except Exception as exc:  # an engine or encoder fault: the job fails, the worker lives on
                 log.exception("job %s failed in the engine", job.id)
                 message = f"generation failed: {type(exc).__name__}: {exc}"[:500]
-                return "failed" if queue.fail(lease, code="generation_failed", message=message) else "lost"
+                failed = queue.fail(lease, code="generation_failed", message=message, extra=release)
+                return "failed" if failed else "lost"
             if ctx.cancelled():
                 return self._after_stop(lease, ctx)
             return self._store_and_complete(lease, spec, encoded, workdir)
@@ -155,12 +163,13 @@ class Worker:
             shutil.rmtree(workdir, ignore_errors=True)
 
     def _after_stop(self, lease: ClaimedJob, ctx: JobContext) -> str:
-        queue = self.runtime.queue
+        queue, job_id = self.runtime.queue, lease.job.id
         if ctx.lease_lost.is_set():
             return "lost"
         if ctx.cancel_requested.is_set():
-            return "cancelled" if queue.acknowledge_cancel(lease) else "lost"
-        return "released" if queue.release(lease) else "lost"
+            return "cancelled" if queue.acknowledge_cancel(lease, extra=billing.release_extra(job_id)) else "lost"
+        # Requeued: the hold stays pending for the next attempt (released only if it ended cancelled).
+        return "released" if queue.release(lease, extra=billing.release_if_cancelled_extra(job_id)) else "lost"
 
     def _store_and_complete(self, lease: ClaimedJob, spec: GenerationSpec, encoded: EncodedVideo, workdir: Path) -> str:
         storage, job = self.runtime.storage, lease.job
@@ -188,7 +197,9 @@ class Worker:
             {"kind": "poster", "storage_key": poster.key, "content_type": "image/jpeg", "bytes": encoded.poster_bytes,
              "width": encoded.poster_width, "height": encoded.poster_height},
         ]
-        if self.runtime.queue.complete(lease, result=result, outputs=rows, engine=self.engine.name):
+        if self.runtime.queue.complete(
+            lease, result=result, outputs=rows, engine=self.engine.name, extra=billing.capture_extra(job.id)
+        ):
             return "completed"
         # We lost the job while finishing: drop our output, charge nothing.
         for key in (video.key, poster.key):

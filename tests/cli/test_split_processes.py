@@ -42,6 +42,7 @@ def test_one_api_two_workers(hh, processes, shared_db, tmp_path) -> None:
     workers = [processes.start(f"worker{i}", "worker", *common) for i in (1, 2)]
 
     hh.run("accounts", "create", "acme", *common)
+    hh.run("credits", "add", "acme", "10", *common)  # each job holds its price
     key = hh.run("keys", "create", "--account", "acme", *common).stdout.strip()
     assert key.startswith("hh_live_")
 

@@ -4,6 +4,7 @@ TestClient (sync) in front of the app. No worker runs, so jobs stay queued."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -18,10 +19,13 @@ pytestmark = pytest.mark.anyio
 def app_and_key(tmp_path_factory) -> Iterator[tuple[object, str]]:
     from happyhorse.accounts import create_account, create_key
     from happyhorse.api.app import create_app
+    from happyhorse.billing.ledger import grant_credits
     from happyhorse.runtime import Runtime
 
     runtime = Runtime.open(Settings(data_dir=tmp_path_factory.mktemp("hh-asgi"), signing_secret="s"))
-    key = create_key(runtime.db, create_account(runtime.db, "asgi").id).key
+    account = create_account(runtime.db, "asgi")
+    grant_credits(runtime.db, account.id, Decimal("100"))  # every submit holds its price
+    key = create_key(runtime.db, account.id).key
     try:
         yield create_app(runtime), key
     finally:

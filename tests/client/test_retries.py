@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -164,11 +165,14 @@ class FlakyFront:
 def flaky_server(tmp_path) -> Iterator[tuple[str, str, FlakyFront]]:
     from happyhorse.accounts import create_account, create_key
     from happyhorse.api.app import create_app
+    from happyhorse.billing.ledger import grant_credits
     from happyhorse.runtime import Runtime
     from happyhorse.testing import serve_app_in_thread
 
     runtime = Runtime.open(Settings(data_dir=tmp_path, signing_secret="s"))
-    key = create_key(runtime.db, create_account(runtime.db, "flaky").id).key
+    account = create_account(runtime.db, "flaky")
+    grant_credits(runtime.db, account.id, Decimal("100"))  # every submit holds its price
+    key = create_key(runtime.db, account.id).key
     front = FlakyFront(create_app(runtime))
     try:
         with serve_app_in_thread(front) as base_url:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 import pytest
 
 from happyhorse.accounts import create_account
+from happyhorse.billing.ledger import grant_credits
 from happyhorse.engines import SAMPLE_RATE, Clip, EngineContext, GenerationSpec, JobCancelled
 from happyhorse.generation_request import parse_generation_request
 from happyhorse.jobs.model import Job
@@ -79,7 +81,10 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
 @pytest.fixture
 def account_id(runtime: Runtime) -> str:
-    return create_account(runtime.db, "worker-tests").id
+    """An account with credit enough for every job a worker test submits (each holds its price)."""
+    account = create_account(runtime.db, "worker-tests")
+    grant_credits(runtime.db, account.id, Decimal("1000"))
+    return account.id
 
 
 Submit = Callable[..., Job]

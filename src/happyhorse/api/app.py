@@ -16,9 +16,10 @@ from fastapi import FastAPI
 from happyhorse import __version__
 from happyhorse.api import files
 from happyhorse.api.errors import RequestIdMiddleware, install_error_handlers
-from happyhorse.api.routes import events, generations, health, jobs, models, uploads
+from happyhorse.api.routes import account, events, generations, health, jobs, models, uploads
 from happyhorse.api.schemas import ErrorEnvelope
 from happyhorse.runtime import Runtime
+from happyhorse.web import install as install_web
 
 if TYPE_CHECKING:
     from happyhorse.worker import WorkerThread
@@ -65,10 +66,12 @@ def create_app(runtime: Runtime, *, worker: WorkerThread | None = None) -> FastA
     app.state.storage = runtime.storage
     app.state.signer = runtime.signer
     install_error_handlers(app)
+    # The dashboard and playground; its cookie middleware runs inside the request-id one.
+    install_web(app)
     app.add_middleware(RequestIdMiddleware)
     # The polling endpoint first, as a plain route (see jobs.poll_job); the
     # FastAPI route of the same path stays for the OpenAPI document.
     app.router.routes.append(jobs.POLL_ROUTE)
-    for module in (generations, jobs, events, uploads, models, health, files):
+    for module in (generations, jobs, events, uploads, models, account, health, files):
         app.include_router(module.router)
     return app

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import time
 
+from happyhorse.billing.usage import Usage
 from happyhorse.jobs.model import Job
 from happyhorse.jobs.status import Status
-from happyhorse.pricing import usage_for
 from happyhorse.storage.signing import UrlSigner
 
 
@@ -18,8 +18,13 @@ def iso_time(epoch: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def job_object(job: Job, *, queue_position: int | None, signer: UrlSigner, base_url: str, url_ttl: int) -> dict:
-    """The job as the API returns it; output URLs are signed afresh on every call."""
+def job_object(
+    job: Job, *, queue_position: int | None, signer: UrlSigner, base_url: str, url_ttl: int, usage: Usage | None = None
+) -> dict:
+    """The job as the API returns it; output URLs are signed afresh on every call.
+
+    ``usage`` comes from the job's captured hold. A completed job without one
+    finished before billing existed (migration 0002): it shows the price table's figure."""
     request = job.request
     status = Status(job.status)
     result = None
@@ -50,15 +55,16 @@ def job_object(job: Job, *, queue_position: int | None, signer: UrlSigner, base_
         },
         "engine": job.engine,
         "result": result,
-        "usage": dict(_usage(request["resolution"], request["duration"])) if result else None,
+        "usage": (usage.to_dict() if usage else dict(_listed_usage(request["resolution"], request["duration"])))
+        if result else None,
         "error": {"code": job.error_code, "message": job.error_message} if status is Status.FAILED else None,
     }
 
 
 @functools.lru_cache(maxsize=64)
-def _usage(resolution: str, duration: int) -> tuple[tuple[str, object], ...]:
-    # Decimal arithmetic is slow next to the rest of a poll; there are only 26 answers.
-    return tuple(usage_for(resolution, duration).items())
+def _listed_usage(resolution: str, duration: int) -> tuple[tuple[str, object], ...]:
+    # Only for jobs completed before holds existed; there are only 26 answers.
+    return tuple(Usage.quote(resolution, duration).to_dict().items())
 
 
 def _output_object(output: dict, signer: UrlSigner, base_url: str, url_ttl: int) -> dict:

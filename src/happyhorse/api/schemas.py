@@ -167,6 +167,21 @@ class ModelList(BaseModel):
     data: list[ModelObject]
 
 
+class AccountObject(BaseModel):
+    """``GET /v1/account``. Amounts are decimal strings in USD, e.g. ``"9.30"``."""
+
+    object: Literal["account"]
+    account_id: str
+    name: str
+    currency: Literal["USD"]
+    balance_usd: str = Field(description="credit granted minus what completed jobs cost (sum of the ledger)")
+    held_usd: str = Field(description="reserved for the account's queued and running jobs")
+    available_usd: str = Field(description="balance minus held: what new jobs may spend")
+    pending_holds: int = Field(description="how many jobs hold credit now")
+    spent_this_month_usd: str = Field(description="charged for jobs completed since the month began (UTC)")
+    month: str = Field(description="the month spent_this_month_usd covers, YYYY-MM (UTC)")
+
+
 class ErrorBody(BaseModel):
     type: str
     code: str

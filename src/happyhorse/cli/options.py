@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +23,9 @@ DatabaseUrl = Annotated[
         help="sqlite:///path or postgresql://user@host/db (default: SQLite in the data dir).",
     ),
 ]
-Engine = Annotated[str, typer.Option("--engine", envvar="HAPPYHORSE_ENGINE", help="Engine that generates: preview.")]
+Engine = Annotated[
+    str, typer.Option("--engine", envvar="HAPPYHORSE_ENGINE", help="Engine that generates: preview or ltx2.")
+]
 Host = Annotated[str, typer.Option("--host", envvar="HAPPYHORSE_HOST", help="Interface to listen on.")]
 Port = Annotated[int, typer.Option("--port", envvar="HAPPYHORSE_PORT", help="Port to listen on.")]
 PublicUrl = Annotated[
@@ -37,6 +40,70 @@ AllowPrivateFetch = Annotated[
         help="Let image URLs point at loopback/private addresses (local use only).",
     ),
 ]
+
+
+# Options of the ltx2 engine (`--engine ltx2`); see engines/ltx2_options.py for what each does.
+_LTX2 = "ltx2 engine"
+Weights = Annotated[
+    Path | None,
+    typer.Option("--weights", envvar="HAPPYHORSE_WEIGHTS", rich_help_panel=_LTX2,
+                 help="Diffusers-format LTX-2 directory (check it with `happyhorse weights check DIR`)."),
+]
+Device = Annotated[str | None, typer.Option("--device", envvar="HAPPYHORSE_DEVICE", rich_help_panel=_LTX2,
+                                            help="cuda, cuda:1, cpu... (default: the first GPU, else the CPU).")]
+Dtype = Annotated[str | None, typer.Option("--dtype", envvar="HAPPYHORSE_DTYPE", rich_help_panel=_LTX2,
+                                           help="bfloat16, float16 or float32 (default: bfloat16 on a GPU).")]
+Profile = Annotated[str | None, typer.Option("--profile", envvar="HAPPYHORSE_PROFILE", rich_help_panel=_LTX2,
+                                             help="full (30 steps, guidance 3) or distilled (8 steps, no guidance; "
+                                                  "needs distilled weights).")]
+Steps = Annotated[int | None, typer.Option("--steps", envvar="HAPPYHORSE_STEPS", rich_help_panel=_LTX2,
+                                           help="Denoising steps (default: the profile's).")]
+Guidance = Annotated[float | None, typer.Option("--guidance", envvar="HAPPYHORSE_GUIDANCE", rich_help_panel=_LTX2,
+                                                help="CFG scale (default: the profile's; <= 1 turns guidance off).")]
+CpuOffload = Annotated[str | None, typer.Option("--cpu-offload", envvar="HAPPYHORSE_CPU_OFFLOAD",
+                                                rich_help_panel=_LTX2, help="none, model or sequential.")]
+VaeTiling = Annotated[bool, typer.Option("--vae-tiling", envvar="HAPPYHORSE_VAE_TILING", rich_help_panel=_LTX2,
+                                         help="Decode video in tiles (less GPU memory).")]
+AttentionBackend = Annotated[str | None, typer.Option("--attention-backend", envvar="HAPPYHORSE_ATTENTION_BACKEND",
+                                                      rich_help_panel=_LTX2,
+                                                      help="diffusers attention backend: flash, _flash_3, sage...")]
+Cache = Annotated[str | None, typer.Option("--cache", envvar="HAPPYHORSE_CACHE", rich_help_panel=_LTX2,
+                                           help="Step cache: taylorseer[:interval].")]
+Compile = Annotated[bool, typer.Option("--compile", envvar="HAPPYHORSE_COMPILE", rich_help_panel=_LTX2,
+                                       help="torch.compile the transformer blocks.")]
+Scale = Annotated[float | None, typer.Option("--scale", envvar="HAPPYHORSE_SCALE", rich_help_panel=_LTX2,
+                                             help="Generate at this fraction of the output size, then upscale.")]
+IcLora = Annotated[Path | None, typer.Option("--ic-lora", envvar="HAPPYHORSE_IC_LORA", rich_help_panel=_LTX2,
+                                             help="IC-LoRA for reference (r2v) conditioning.")]
+
+
+# The web dashboard (sign-up policy); see docs/web.md.
+AllowSignup = Annotated[
+    bool,
+    typer.Option("--signup/--no-signup", envvar="HAPPYHORSE_ALLOW_SIGNUP",
+                 help="Let anyone create an account on the web sign-up page."),
+]
+SignupCredit = Annotated[
+    str,
+    typer.Option("--signup-credit", envvar="HAPPYHORSE_SIGNUP_CREDIT", metavar="USD",
+                 help="Credit (USD) granted to each account created by web sign-up."),
+]
+
+
+def signup_credit(text: str) -> Decimal:
+    """The --signup-credit amount: 0, or a positive amount of USD; exits 2 with why when malformed."""
+    from happyhorse.billing.money import parse_usd
+
+    if text.strip() in ("0", "0.0", "0.00", "$0"):
+        return Decimal(0)
+    try:
+        return parse_usd(text, param="--signup-credit")
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+def engine_options(**given: object) -> dict[str, object]:
+    """The engine options an operator set (unset flags are left out, so the engine's defaults apply)."""
+    return {name: value for name, value in given.items() if value is not None and value is not False}
 
 
 def make_settings(data_dir: Path | None = None, database_url: str | None = None, **extra: object) -> Settings:

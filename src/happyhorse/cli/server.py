@@ -11,14 +11,31 @@ import typer
 
 from happyhorse.cli.options import (
     AllowPrivateFetch,
+    AllowSignup,
+    AttentionBackend,
+    Cache,
+    Compile,
+    CpuOffload,
     DatabaseUrl,
     DataDir,
+    Device,
+    Dtype,
     Engine,
+    Guidance,
     Host,
+    IcLora,
     Port,
+    Profile,
     PublicUrl,
+    Scale,
+    SignupCredit,
+    Steps,
+    VaeTiling,
+    Weights,
     default_dir,
+    engine_options,
     make_settings,
+    signup_credit,
 )
 
 
@@ -36,21 +53,45 @@ def serve(
     engine: Engine = "preview",
     public_url: PublicUrl = None,
     allow_private_fetch: AllowPrivateFetch = False,
+    weights: Weights = None,
+    device: Device = None,
+    dtype: Dtype = None,
+    profile: Profile = None,
+    steps: Steps = None,
+    guidance: Guidance = None,
+    cpu_offload: CpuOffload = None,
+    vae_tiling: VaeTiling = False,
+    attention_backend: AttentionBackend = None,
+    cache: Cache = None,
+    compile: Compile = False,
+    scale: Scale = None,
+    ic_lora: IcLora = None,
+    signup: AllowSignup = True,
+    signup_credit_usd: SignupCredit = "5",
 ) -> None:
     """Run everything in one process: the API, one worker, SQLite and local files."""
     from happyhorse.api.app import create_app
     from happyhorse.cli.bootstrap import ensure_dev_key
-    from happyhorse.engines import load_engine
+    from happyhorse.web.bootstrap import ensure_dev_user
     from happyhorse.runtime import Runtime
     from happyhorse.worker import Worker, WorkerThread
 
     _configure_logging()
+    options = engine_options(
+        weights=weights, device=device, dtype=dtype, profile=profile, steps=steps, guidance=guidance,
+        cpu_offload=cpu_offload, vae_tiling=vae_tiling, attention_backend=attention_backend, cache=cache,
+        compile=compile, scale=scale, ic_lora=ic_lora,
+    )
+    the_engine = _load_engine_or_exit(engine, options)
     settings = make_settings(
-        data_dir, database_url, engine=engine, public_base_url=public_url, allow_private_fetch=allow_private_fetch
+        data_dir, database_url, engine=engine, engine_options=options, public_base_url=public_url,
+        allow_private_fetch=allow_private_fetch, allow_signup=signup,
+        signup_credit_usd=signup_credit(signup_credit_usd),
     )
     runtime = Runtime.open(settings)
     ensure_dev_key(runtime, echo=typer.echo)
-    worker_thread = WorkerThread(Worker(runtime, load_engine(engine)), grace_seconds=settings.shutdown_grace_seconds)
+    ensure_dev_user(runtime, f"http://{host}:{port}", echo=typer.echo)
+    worker_thread = WorkerThread(Worker(runtime, the_engine), grace_seconds=settings.shutdown_grace_seconds)
     typer.echo(f"happyhorse: API on http://{host}:{port} (docs at /docs), engine {engine}, data in {settings.data_dir}")
     _run_uvicorn(create_app(runtime, worker=worker_thread), host, port)
 
@@ -62,13 +103,16 @@ def api(
     database_url: DatabaseUrl = None,
     engine: Engine = "preview",
     public_url: PublicUrl = None,
+    signup: AllowSignup = True,
+    signup_credit_usd: SignupCredit = "0",
 ) -> None:
     """Run only the API (workers run separately against the same --database-url)."""
     from happyhorse.api.app import create_app
     from happyhorse.runtime import Runtime
 
     _configure_logging()
-    settings = make_settings(data_dir, database_url, engine=engine, public_base_url=public_url)
+    settings = make_settings(data_dir, database_url, engine=engine, public_base_url=public_url, allow_signup=signup,
+                             signup_credit_usd=signup_credit(signup_credit_usd))
     _run_uvicorn(create_app(Runtime.open(settings)), host, port)
 
 
@@ -78,17 +122,47 @@ def worker(
     engine: Engine = "preview",
     allow_private_fetch: AllowPrivateFetch = False,
     grace: float = typer.Option(30.0, help="Seconds a running job may take to finish after SIGTERM."),
+    weights: Weights = None,
+    device: Device = None,
+    dtype: Dtype = None,
+    profile: Profile = None,
+    steps: Steps = None,
+    guidance: Guidance = None,
+    cpu_offload: CpuOffload = None,
+    vae_tiling: VaeTiling = False,
+    attention_backend: AttentionBackend = None,
+    cache: Cache = None,
+    compile: Compile = False,
+    scale: Scale = None,
+    ic_lora: IcLora = None,
 ) -> None:
-    """Run one worker: claims jobs from the database and generates them."""
-    from happyhorse.engines import load_engine
+    """Run one worker: claims jobs from the database and generates them (one per GPU)."""
     from happyhorse.runtime import Runtime
     from happyhorse.worker import Worker
 
     _configure_logging()
-    settings = make_settings(data_dir, database_url, engine=engine, allow_private_fetch=allow_private_fetch)
-    the_worker = Worker(Runtime.open(settings), load_engine(engine))
+    options = engine_options(
+        weights=weights, device=device, dtype=dtype, profile=profile, steps=steps, guidance=guidance,
+        cpu_offload=cpu_offload, vae_tiling=vae_tiling, attention_backend=attention_backend, cache=cache,
+        compile=compile, scale=scale, ic_lora=ic_lora,
+    )
+    the_engine = _load_engine_or_exit(engine, options)
+    settings = make_settings(data_dir, database_url, engine=engine, engine_options=options,
+                             allow_private_fetch=allow_private_fetch)
+    the_worker = Worker(Runtime.open(settings), the_engine)
     _install_shutdown(the_worker, grace)
     the_worker.run()
+
+
+def _load_engine_or_exit(name: str, options: dict):  # type: ignore[no-untyped-def]
+    """Build the engine before anything else starts; a missing package or bad option exits 2 with why."""
+    from happyhorse.engines import EngineUnavailable, load_engine
+
+    try:
+        return load_engine(name, options)
+    except (EngineUnavailable, ValueError) as exc:
+        typer.echo(f"happyhorse: cannot start engine {name!r}: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _install_shutdown(the_worker, grace: float) -> None:  # type: ignore[no-untyped-def]

@@ -3,7 +3,8 @@
 Times are seconds since the epoch (``Float``) read from the *database* clock
 (see :func:`happyhorse.db.clock.db_now`): leases are compared against the same
 clock that wrote them, whatever the hosts' clocks say, and the type behaves the
-same on both databases. The API formats them as ISO 8601.
+same on both databases. The API formats them as ISO 8601. Money is
+``NUMERIC(18, 6)``, read as ``Decimal`` (see :mod:`happyhorse.billing.money`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     Text,
@@ -115,4 +117,89 @@ outputs = Table(
     Column("has_audio", Boolean, nullable=True),
     Column("created_at", Double, nullable=False),
     UniqueConstraint("job_id", "kind", name="uq_outputs_job_id_kind"),
+)
+
+
+# -- billing (migration 0002): amounts are NUMERIC(18, 6) Decimals ------------
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    # One hold per job: taken at submit, in the job's transaction.
+    Column("job_id", String(40), ForeignKey("jobs.id"), nullable=False, unique=True),
+    Column("state", String(20), nullable=False),  # "pending" | "captured" | "released"
+    Column("amount", Numeric(18, 6), nullable=False),
+    Column("unit_price", Numeric(18, 6), nullable=False),
+    Column("billed_seconds", Integer, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("settled_at", Double, nullable=True),
+    Index("ix_holds_account_id_state", "account_id", "state"),
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    Column("kind", String(20), nullable=False),  # "grant" (+) | "capture" (-)
+    # Signed: the balance is the sum of an account's entries.
+    Column("amount", Numeric(18, 6), nullable=False),
+    Column("hold_id", String(40), ForeignKey("holds.id"), nullable=True),
+    Column("job_id", String(40), ForeignKey("jobs.id"), nullable=True),
+    Column("memo", String(500), nullable=True),
+    Column("created_at", Double, nullable=False),
+    # A hold is captured at most once, whatever the code above the database does.
+    UniqueConstraint("hold_id", "kind", name="uq_ledger_entries_hold_id_kind"),
+    Index("ix_ledger_entries_account_id_created_at", "account_id", "created_at"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("account_id", String(40), ForeignKey("accounts.id"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    # SHA-256 of the request (canonical body + image part digests).
+    Column("fingerprint", String(64), nullable=False),
+    Column("state", String(20), nullable=False),  # "in_flight" | "done"
+    # Which request holds the key while in flight (a random token).
+    Column("claim", String(40), nullable=False),
+    Column("job_id", String(40), ForeignKey("jobs.id"), nullable=True),
+    Column("created_at", Double, nullable=False),
+    Index("ix_idempotency_keys_created_at", "created_at"),
+)
+
+
+# -- web accounts (migration 0003): people who sign in to the dashboard -------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    # A user belongs to one account; the account owns keys, jobs and credit.
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    # Stored lower-cased, so sign-in is case-insensitive.
+    Column("email", String(320), nullable=False, unique=True),
+    # argon2id, in the PHC string format ("$argon2id$v=19$m=...").
+    Column("password_hash", String(255), nullable=False),
+    Column("is_operator", Boolean, nullable=False, default=False),
+    Column("created_at", Double, nullable=False),
+    Column("last_sign_in_at", Double, nullable=True),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    # SHA-256 of the cookie's random token: a stolen database holds no usable session.
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(40), ForeignKey("users.id"), nullable=False, index=True),
+    # The API key the session's browser calls /v1 with; derived from the token,
+    # never sent to the browser (see happyhorse.web.sessions).
+    Column("api_key_id", String(40), ForeignKey("api_keys.id"), nullable=False, unique=True),
+    # The synchronizer token the dashboard sends back in X-CSRF-Token and in forms.
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("ended_at", Double, nullable=True),
 )

@@ -1,4 +1,4 @@
-"""Engines: ``preview`` (procedural, CPU, the default) and, later, neural ones.
+"""Engines: ``preview`` (procedural, CPU, the default) and ``ltx2`` (LTX-2 via diffusers).
 
 ``load_engine(name)`` imports an engine's module only when it is selected, so
 heavy dependencies (torch, diffusers) are never imported by the rest.
@@ -20,8 +20,9 @@ from happyhorse.engines.base import (
     JobCancelled,
     NullContext,
 )
+from happyhorse.engines.ltx2_options import EngineUnavailable
 
-ENGINE_NAMES = ("preview",)
+ENGINE_NAMES = ("preview", "ltx2")
 
 # What GET /v1/models says about each engine, so nobody mistakes preview output
 # for a neural model's. Known without loading the engine (the API process never does).
@@ -31,15 +32,33 @@ ENGINE_INFO: dict[str, dict[str, Any]] = {
         "description": "procedural preview renderer (CPU, no neural network): for trying the API, not a generative model",
         "neural": False,
     },
+    "ltx2": {
+        "name": "ltx2",
+        "description": "LTX-2 (Lightricks) text/image/reference-to-video diffusion model with its own audio, "
+        "through diffusers, on weights from a local directory",
+        "neural": True,
+    },
 }
 
 
 def load_engine(name: str, options: Mapping[str, Any] | None = None) -> Engine:
-    """Build the engine called ``name``; raises ``ValueError`` naming the known ones."""
+    """Build the engine called ``name`` with its ``options`` (``ltx2``: ``weights`` and the rest).
+
+    Raises ``ValueError`` for an unknown name or bad options, and
+    :class:`EngineUnavailable` when the engine's packages are not installed
+    (the message says what to install).
+    """
     if name == "preview":
         from happyhorse.engines.preview import PreviewEngine
 
-        return PreviewEngine(**dict(options or {}))
+        if options:
+            raise ValueError(f"the preview engine takes no options (got {', '.join(sorted(options))}); "
+                             "they are for --engine ltx2")
+        return PreviewEngine()
+    if name == "ltx2":
+        from happyhorse.engines.ltx2 import LTX2Engine
+
+        return LTX2Engine(**dict(options or {}))
     raise ValueError(f"unknown engine {name!r}; known engines: {', '.join(ENGINE_NAMES)}")
 
 
@@ -52,6 +71,7 @@ __all__ = [
     "Clip",
     "Engine",
     "EngineContext",
+    "EngineUnavailable",
     "GenerationSpec",
     "JobCancelled",
     "NullContext",

@@ -2,9 +2,10 @@
 
 Clients poll this endpoint more than all others together, so it skips
 SQLAlchemy's statement and result layers and runs one prepared SQL string on a
-pooled DBAPI connection: the key's liveness, the job, and its queue position
-together. ``None`` means "take the slow path", which tells a bad key (401)
-from a missing job (404) with the usual queries.
+pooled DBAPI connection: the key's liveness, the job, its queue position and
+its captured hold (the ``usage`` of a completed job) together. ``None`` means
+"take the slow path", which tells a bad key (401) from a missing job (404)
+with the usual queries.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from happyhorse.billing.usage import Usage
 from happyhorse.db.clock import db_now
 from happyhorse.jobs.model import Job
 
@@ -27,6 +29,9 @@ SELECT jobs.*,
        api_keys.id AS hot_key_id,
        api_keys.last_used_at AS hot_key_last_used_at,
        {now} AS hot_db_now,
+       holds.billed_seconds AS hot_billed_seconds,
+       holds.unit_price AS hot_unit_price,
+       holds.amount AS hot_cost,
        CASE WHEN jobs.status = 'queued' THEN (
            SELECT count(*) FROM jobs AS ahead
            WHERE ahead.status = 'queued' AND (
@@ -35,10 +40,12 @@ SELECT jobs.*,
                OR (ahead.priority = jobs.priority AND ahead.created_at = jobs.created_at AND ahead.id < jobs.id))
        ) END AS hot_ahead
 FROM jobs JOIN api_keys ON api_keys.account_id = jobs.account_id
+LEFT JOIN holds ON holds.job_id = jobs.id AND holds.state = 'captured'
 WHERE jobs.id = :job_id AND api_keys.key_hash = :key_hash AND api_keys.revoked_at IS NULL
 """
 
-_EXTRA = ("hot_key_id", "hot_key_last_used_at", "hot_db_now", "hot_ahead")
+_EXTRA = ("hot_key_id", "hot_key_last_used_at", "hot_db_now", "hot_ahead", "hot_billed_seconds", "hot_unit_price",
+          "hot_cost")
 _sql_by_dialect: dict[str, str] = {}
 
 
@@ -49,6 +56,8 @@ class PolledJob:
     key_id: str
     key_last_used_at: float | None
     db_now: float
+    usage: Usage | None
+    """From the job's captured hold; None until the job completed."""
 
 
 def poll_job(engine: Engine, job_id: str, key_hash: str) -> PolledJob | None:
@@ -69,6 +78,9 @@ def poll_job(engine: Engine, job_id: str, key_hash: str) -> PolledJob | None:
         key_id=values["hot_key_id"],
         key_last_used_at=values["hot_key_last_used_at"],
         db_now=float(values["hot_db_now"]),
+        usage=None if values["hot_cost"] is None else Usage.from_columns(
+            values["hot_billed_seconds"], values["hot_unit_price"], values["hot_cost"]
+        ),
     )
 
 

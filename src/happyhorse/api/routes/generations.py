@@ -9,12 +9,24 @@ from starlette.concurrency import run_in_threadpool
 from happyhorse.api.body import read_form, read_json_object
 from happyhorse.api.deps import CurrentAccount, RuntimeDep, base_url
 from happyhorse.api.presenters import job_object
-from happyhorse.api.schemas import GENERATION_REQUEST_BODY, JobObject
+from happyhorse.api.routes.jobs import _present
+from happyhorse.api.schemas import GENERATION_REQUEST_BODY, ErrorEnvelope, JobObject
+from happyhorse.billing.idempotency import HEADER, validate_key
 from happyhorse.errors import InvalidRequest
 from happyhorse.generation_request import parse_generation_request
-from happyhorse.submission import submit_generation
+from happyhorse.submission import submit_idempotent
 
 router = APIRouter(tags=["videos"])
+
+_IDEMPOTENCY_PARAMETER = {
+    "name": HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Up to 255 printable ASCII characters (a UUID, say). The same key with the same request "
+    "within 24 h returns the first job (200); with another request it is a 422; while the first request "
+    "is still being processed, a 409 `idempotency_key_in_flight` (retry).",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
 
 
 @router.post(
@@ -22,12 +34,22 @@ router = APIRouter(tags=["videos"])
     status_code=202,
     summary="Submit a video generation job",
     response_model=JobObject,
-    openapi_extra={"requestBody": GENERATION_REQUEST_BODY},
+    openapi_extra={"requestBody": GENERATION_REQUEST_BODY, "parameters": [_IDEMPOTENCY_PARAMETER]},
+    responses={
+        200: {"model": JobObject, "description": "an `Idempotency-Key` replay: the job of the first request"},
+        402: {"model": ErrorEnvelope, "description": "the available balance is below the job's price"},
+        409: {"model": ErrorEnvelope, "description": "a request with this `Idempotency-Key` is still in flight"},
+        422: {"model": ErrorEnvelope, "description": "`Idempotency-Key` reused with a different request"},
+    },
 )
 async def create_generation(request: Request, runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:
-    """Validate the request, queue a job and answer ``202`` with it and a ``Location`` header.
+    """Validate the request, hold its price, queue a job and answer ``202`` with it and a ``Location`` header.
 
-    Send JSON, or ``multipart/form-data`` whose ``image`` file parts count as images."""
+    Send JSON, or ``multipart/form-data`` whose ``image`` file parts count as images.
+    With an ``Idempotency-Key``, repeating the same request within 24 h answers
+    ``200`` with the first job (header ``Idempotent-Replayed: true``) instead of
+    queuing another."""
+    key = validate_key(request.headers.get(HEADER))
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     limit = runtime.settings.max_body_bytes
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
@@ -42,9 +64,16 @@ async def create_generation(request: Request, runtime: RuntimeDep, account: Curr
             f"send application/json or multipart/form-data, not {content_type!r}",
             None,
         )
-    job, position = await run_in_threadpool(submit_generation, runtime, account.id, generation, parts)
+    submitted = await run_in_threadpool(
+        submit_idempotent, runtime, account.id, generation, parts, key=key, fields=fields
+    )
+    job, location = submitted.job, {"Location": f"/v1/jobs/{submitted.job.id}"}
+    if submitted.replayed:
+        # The first job as it is now (it may have run since), not a copy of the first answer.
+        body = await run_in_threadpool(_present, request, runtime, job, position=submitted.queue_position)
+        return JSONResponse(body, status_code=200, headers={**location, "Idempotent-Replayed": "true"})
     body = job_object(
-        job, queue_position=position, signer=runtime.signer, base_url=base_url(request),
+        job, queue_position=submitted.queue_position, signer=runtime.signer, base_url=base_url(request),
         url_ttl=runtime.settings.url_ttl_seconds,
     )
-    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+    return JSONResponse(body, status_code=202, headers=location)

@@ -13,6 +13,8 @@ from happyhorse.accounts import LAST_USED_RESOLUTION_SECONDS, authenticate, bear
 from happyhorse.api.deps import CurrentAccount, RuntimeDep, base_url, read_db
 from happyhorse.api.presenters import job_object
 from happyhorse.api.schemas import JobList, JobObject
+from happyhorse.billing.holds import captured_usage, settle_cancelled
+from happyhorse.billing.usage import Usage
 from happyhorse.errors import Conflict
 from happyhorse.jobs.model import Job
 from happyhorse.jobs.status import Status
@@ -21,13 +23,29 @@ from happyhorse.runtime import Runtime
 router = APIRouter(tags=["jobs"])
 
 
-def _present(request: Request, runtime: Runtime, job: Job, *, position: int | None = -1) -> dict:
+_LOOK_UP = object()  # the default of ``usage``: "read it from the database"
+
+
+def _present(
+    request: Request, runtime: Runtime, job: Job, *, position: int | None = -1, usage: Usage | None | object = _LOOK_UP
+) -> dict:
     if position == -1:
         position = runtime.queue.queue_position(job) if job.status == Status.QUEUED else None
+    if usage is _LOOK_UP:
+        usage = _usages(runtime, [job]).get(job.id)
     return job_object(
         job, queue_position=position, signer=runtime.signer, base_url=base_url(request),
-        url_ttl=runtime.settings.url_ttl_seconds,
+        url_ttl=runtime.settings.url_ttl_seconds, usage=usage if isinstance(usage, Usage) else None,
     )
+
+
+def _usages(runtime: Runtime, jobs: list[Job]) -> dict[str, Usage]:
+    """The usage of the completed ones among ``jobs``, from their captured holds (one query)."""
+    completed = [job.id for job in jobs if job.status is Status.COMPLETED]
+    if not completed:
+        return {}
+    with runtime.db.connect().execution_options(readonly=True) as conn:
+        return captured_usage(conn, completed)
 
 
 async def poll_job(request: Request) -> JSONResponse:
@@ -48,7 +66,7 @@ async def poll_job(request: Request) -> JSONResponse:
             return _present(request, runtime, runtime.queue.get(job_id, account_id=account.id))
         if found.key_last_used_at is None or found.db_now - found.key_last_used_at > LAST_USED_RESOLUTION_SECONDS:
             touch_key(runtime.db, found.key_id, last_used_at=found.key_last_used_at, now=found.db_now)
-        return _present(request, runtime, found.job, position=found.queue_position)
+        return _present(request, runtime, found.job, position=found.queue_position, usage=found.usage)
 
     return JSONResponse(await read_db(runtime, load))
 
@@ -72,7 +90,8 @@ async def list_jobs(
 ) -> JSONResponse:
     def load() -> dict:
         jobs, has_more = runtime.queue.list_jobs(account.id, limit=limit, after=after)
-        data = [_present(request, runtime, job) for job in jobs]
+        usages = _usages(runtime, jobs)
+        data = [_present(request, runtime, job, usage=usages.get(job.id)) for job in jobs]
         return {"object": "list", "data": data, "has_more": has_more, "last_id": jobs[-1].id if jobs else None}
 
     return JSONResponse(await run_in_threadpool(load))
@@ -81,10 +100,13 @@ async def list_jobs(
 @router.post("/v1/jobs/{job_id}/cancel", response_model=JobObject, summary="Cancel a queued or running job")
 async def cancel_job(job_id: str, request: Request, runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:
     """A queued job is cancelled at once; a running one stops at the engine's next step
-    (its status turns ``cancelled`` then). Cancelling an ended job is a 409."""
+    (its status turns ``cancelled`` then). Either way its credit hold is released.
+    Cancelling an ended job is a 409."""
 
     def cancel() -> dict:
-        return _present(request, runtime, runtime.queue.request_cancel(account.id, job_id))
+        # A queued job's hold is released in the cancelling transaction; a running
+        # job's when its worker acknowledges (or the reaper ends it).
+        return _present(request, runtime, runtime.queue.request_cancel(account.id, job_id, extra=settle_cancelled))
 
     return JSONResponse(await run_in_threadpool(cancel))
 

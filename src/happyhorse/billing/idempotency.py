@@ -1,0 +1,180 @@
+"""``Idempotency-Key`` on submit: a retried request gets the first job, never a second one.
+
+A key is claimed in a short transaction of its own *before* the request's
+images are checked and stored, so that a second request with the same key
+can see that the first is still being processed (409, the SDK retries). The
+claim is completed in the job's own transaction (:func:`complete_claim`), so
+a key is ``done`` exactly when its job exists; a request that fails gives its
+claim back (:func:`abandon_claim`) and the key may be used again.
+
+Per (account, key) the row holds a fingerprint of the request (SHA-256 of the
+canonical body and of each image part) and, once done, the job id:
+
+- same key, same fingerprint, done      → the first job (replayed);
+- same key, other fingerprint           → 422 ``idempotency_key_reused``;
+- same key, same fingerprint, in flight → 409 ``idempotency_key_in_flight``.
+
+Keys are kept at least :data:`RETENTION_SECONDS` (24 h); older rows are
+purged now and then by whoever claims a key. An in-flight claim older than
+:data:`IN_FLIGHT_TIMEOUT_SECONDS` belonged to a process that died: the next
+request with that key takes it over, and the dead claim can no longer finish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from happyhorse.db.clock import read_db_now
+from happyhorse.db.schema import idempotency_keys
+from happyhorse.errors import Conflict, IdempotencyMismatch, InvalidRequest
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+RETENTION_SECONDS = 24 * 3600.0
+IN_FLIGHT_TIMEOUT_SECONDS = 120.0
+PURGE_EVERY_SECONDS = 60.0
+
+IN_FLIGHT, DONE = "in_flight", "done"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """The outcome of :func:`claim_key`: either ours to complete, or the job of an earlier request."""
+
+    account_id: str
+    key: str
+    token: str
+    """Identifies this claim; only its holder can complete or abandon it."""
+    replay_job_id: str | None = None
+    """Set when the key already made a job with the same request: answer with that job."""
+
+
+def validate_key(value: str | None) -> str | None:
+    """The header's value, or None when absent; 400 when it is empty, too long or not printable ASCII."""
+    if value is None:
+        return None
+    if not value or len(value) > MAX_KEY_LENGTH or not all(" " <= ch <= "~" for ch in value):
+        raise InvalidRequest(
+            "invalid_idempotency_key",
+            f"the {HEADER} header must be 1 to {MAX_KEY_LENGTH} printable ASCII characters, such as a UUID",
+            HEADER,
+        )
+    return value
+
+
+def request_fingerprint(fields: dict[str, Any], parts: Sequence[bytes] = ()) -> str:
+    """SHA-256 of the request: its fields as canonical JSON and the digest of each image part, in order."""
+    canonical = json.dumps(
+        {"fields": fields, "parts": [hashlib.sha256(p).hexdigest() for p in parts]},
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def claim_key(engine: Engine, account_id: str, key: str, fingerprint: str) -> KeyClaim:
+    """Claim ``key`` for this request, or learn that it already made a job (``replay_job_id``).
+
+    Raises :class:`IdempotencyMismatch` (422) for another request's key and
+    :class:`Conflict` (409, ``idempotency_key_in_flight``) while the first
+    request is still being processed."""
+    token = secrets.token_hex(12)
+    with engine.begin() as conn:
+        now = read_db_now(conn)
+        _purge_if_due(conn, now)
+        values = {"account_id": account_id, "key": key, "fingerprint": fingerprint, "state": IN_FLIGHT,
+                  "claim": token, "job_id": None, "created_at": now}
+        # RETURNING, not rowcount: psycopg reports -1 for an insert that did nothing.
+        if conn.execute(_insert_if_absent(conn, values).returning(idempotency_keys.c.claim)).first() is not None:
+            return KeyClaim(account_id, key, token)
+        row = conn.execute(
+            select(idempotency_keys).where(idempotency_keys.c.account_id == account_id, idempotency_keys.c.key == key)
+        ).one()
+        expired = row.created_at < now - RETENTION_SECONDS
+        if not expired and row.fingerprint != fingerprint:
+            raise IdempotencyMismatch(
+                "idempotency_key_reused",
+                f"this {HEADER} was used with a different request in the last 24 hours; "
+                f"use a new key for a new request",
+                HEADER,
+            )
+        if not expired and row.state == DONE:
+            return KeyClaim(account_id, key, token, replay_job_id=row.job_id)
+        if expired or row.created_at < now - IN_FLIGHT_TIMEOUT_SECONDS:
+            # Compare-and-set on the old claim: of two requests taking over, one wins.
+            taken = conn.execute(
+                update(idempotency_keys)
+                .where(_this_key(account_id, key), idempotency_keys.c.claim == row.claim)
+                .values(fingerprint=fingerprint, state=IN_FLIGHT, claim=token, job_id=None, created_at=now)
+            ).rowcount
+            if taken:
+                return KeyClaim(account_id, key, token)
+    raise in_flight()
+
+
+def complete_claim(conn: Connection, claim: KeyClaim, job_id: str) -> None:
+    """Record the job inside the job's own transaction; 409 (rolling it back) if the claim was taken over."""
+    done = conn.execute(
+        update(idempotency_keys)
+        .where(_this_key(claim.account_id, claim.key), idempotency_keys.c.claim == claim.token,
+               idempotency_keys.c.state == IN_FLIGHT)
+        .values(state=DONE, job_id=job_id)
+    ).rowcount
+    if not done:
+        raise in_flight()
+
+
+def abandon_claim(engine: Engine, claim: KeyClaim) -> None:
+    """Forget an unfinished claim (the request failed), so the key can be used again."""
+    with engine.begin() as conn:
+        conn.execute(
+            delete(idempotency_keys).where(
+                _this_key(claim.account_id, claim.key), idempotency_keys.c.claim == claim.token,
+                idempotency_keys.c.state == IN_FLIGHT,
+            )
+        )
+
+
+def in_flight() -> Conflict:
+    return Conflict(
+        "idempotency_key_in_flight",
+        f"a request with this {HEADER} is still being processed; retry in a moment to get its job",
+        HEADER,
+    )
+
+
+def _this_key(account_id: str, key: str):  # type: ignore[no-untyped-def]
+    return (idempotency_keys.c.account_id == account_id) & (idempotency_keys.c.key == key)
+
+
+def _insert_if_absent(conn: Connection, values: dict[str, Any]):  # type: ignore[no-untyped-def]
+    # ON CONFLICT DO NOTHING: a concurrent claim of the same key is not an error.
+    # On PostgreSQL it waits for an uncommitted claim of the same key, then does nothing.
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(idempotency_keys).values(**values).on_conflict_do_nothing(
+        index_elements=["account_id", "key"]
+    )
+
+
+_purge_lock = threading.Lock()
+_next_purge = 0.0
+
+
+def _purge_if_due(conn: Connection, now: float) -> None:
+    """Delete keys past retention, at most once a minute per process (keys live ≥ 24 h, not exactly 24 h)."""
+    global _next_purge
+    with _purge_lock:
+        if time.monotonic() < _next_purge:
+            return
+        _next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+    conn.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < now - RETENTION_SECONDS))

@@ -1,0 +1,235 @@
+"""The dashboard in a real headless Chromium, against a live service (issue 5, "How it must be shown").
+
+One flow, in the order a new user goes: sign up → create a key and copy it →
+the playground's t2v, i2v (an uploaded image) and r2v (three images) → each
+video plays for its duration with sound → the usage page shows the charges and
+the balance went down by exactly their price → a revoked key stops working.
+Screenshots of each page land in docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image, ImageDraw
+from playwright.sync_api import expect
+
+from happyhorse.media.probe import probe
+
+from .conftest import PASSWORD, grant, screenshot
+
+pytestmark = pytest.mark.slow
+
+STARTING_CREDIT = Decimal("5.00")
+PRICE_3S_720P = Decimal("0.42")
+
+
+def make_image(path: Path, size: tuple[int, int], color: str, label: str) -> Path:
+    image = Image.new("RGB", size, color)
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((size[0] // 4, size[1] // 4, size[0] * 3 // 4, size[1] * 3 // 4), fill="white")
+    draw.text((20, 20), label, fill="black")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def generate(page, prompt: str, *, files: list[Path] = (), mode: str = "auto") -> dict:  # type: ignore[no-untyped-def]
+    """Fill the playground, submit, wait for the player; returns what the page's <video> measured."""
+    page.locator("#prompt").fill(prompt)
+    page.locator(f"label[for=mode-{mode}]").click()
+    if files:
+        page.locator("#image-input").set_input_files([str(f) for f in files])
+        page.wait_for_function(
+            "n => document.querySelectorAll('#thumbs li[data-upload-id]').length === n", arg=len(files))
+    page.locator("#duration").fill("3")
+    page.locator("label[for=res-720p]").click()
+    assert page.locator("#price").inner_text() == "$0.42"
+    previous = page.locator("#player").get_attribute("data-job-id")
+    page.locator("#generate").click()
+    page.wait_for_function(
+        "prev => { const v = document.getElementById('player');"
+        " return !document.getElementById('result').hidden && v.dataset.jobId && v.dataset.jobId !== prev; }",
+        arg=previous, timeout=90_000)
+    return page.evaluate("""async () => {
+        const v = document.getElementById('player');
+        if (v.readyState < 1) await new Promise(r => v.addEventListener('loadedmetadata', r, {once: true}));
+        v.muted = true;  // autoplay policy: muted playback needs no gesture; audio is still decoded
+        await v.play();
+        await new Promise(r => setTimeout(r, 800));
+        v.pause();
+        return {jobId: v.dataset.jobId, duration: v.duration, currentTime: v.currentTime,
+                audioBytes: v.webkitAudioDecodedByteCount, videoBytes: v.webkitVideoDecodedByteCount,
+                width: v.videoWidth, height: v.videoHeight};
+    }""")
+
+
+def check_video(played: dict, key: str, base_url: str, tmp_path: Path, mode: str, images: int) -> dict:
+    assert abs(played["duration"] - 3.0) < 0.05, played
+    assert played["currentTime"] > 0 and played["videoBytes"] > 0, played
+    assert played["audioBytes"] > 0, f"no audio decoded: {played}"
+    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as api:
+        job = api.get(f"/v1/jobs/{played['jobId']}").json()
+        assert (job["status"], job["request"]["mode"], job["request"]["images"]) == ("completed", mode, images)
+        output = job["result"]["outputs"][0]
+        assert output["has_audio"] is True and output["duration"] == 3.0
+        assert job["usage"]["cost_usd"] == "0.42"
+        video = tmp_path / f"{played['jobId']}.mp4"
+        video.write_bytes(api.get(output["url"]).content)
+    info = probe(video)
+    assert info.has_audio and info.audio_codec == "aac" and abs(info.duration - 3.0) < 0.05
+    assert (info.width, info.height) == (played["width"], played["height"])
+    return job
+
+
+def test_sign_up_key_playground_usage_revoke(context, service, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    email = "rider@example.com"
+
+    # Sign up (the sign-in page first, for its screenshot).
+    page.goto("/signin")
+    screenshot(page, "signin")
+    page.goto("/signup")
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(PASSWORD)
+    screenshot(page, "signup")
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/dashboard/keys")
+    grant(service, email, str(STARTING_CREDIT))
+
+    # Create a key, copy it, and use it.
+    page.locator("#key-name").fill("laptop")
+    page.get_by_role("button", name="Create key").click()
+    page.locator("#new-key").wait_for(state="visible")
+    key = page.locator("#new-key-value").input_value()
+    assert key.startswith("hh_live_")
+    page.get_by_role("button", name="Copy").click()
+    assert page.evaluate("navigator.clipboard.readText()") == key
+    page.wait_for_selector("#keys-table tbody tr[data-key-id]")
+    screenshot(page, "api-keys")
+    with httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {key}"}) as api:
+        assert api.get("/v1/account").json()["balance_usd"] == "5.00"
+
+    # Playground: t2v, i2v with an uploaded image, r2v with three images.
+    page.goto("/dashboard/playground")
+    page.wait_for_selector("body[data-ready=true]")
+    # The engine is named, and the preview engine is said not to be a neural model.
+    assert "Engine: preview (not a neural network)" in page.locator("#engine-note").inner_text()
+    t2v = generate(page, "a horse gallops along the beach at sunset")
+    check_video(t2v, key, service.base_url, tmp_path, "t2v", 0)
+
+    photo = make_image(tmp_path / "photo.png", (640, 480), "#3a7bd5", "photo")
+    i2v = generate(page, "slow push-in, leaves rustling", files=[photo])
+    check_video(i2v, key, service.base_url, tmp_path, "i2v", 1)
+    page.locator("#thumbs li button[aria-label^='Remove']").first.click()
+
+    refs = [make_image(tmp_path / f"ref{n}.png", (512, 512), color, f"ref {n}")
+            for n, color in enumerate(["#d53a3a", "#3ad55b", "#d5c23a"], start=1)]
+    page.locator("#prompt").fill("character1 and character2 race character3")
+    page.locator("#image-input").set_input_files([str(f) for f in refs])
+    page.wait_for_function("document.querySelectorAll('#thumbs li[data-upload-id]').length === 3")
+    assert page.locator("#thumbs .tag").all_inner_texts() == ["character1", "character2", "character3"]
+    # Reorder from the keyboard: move the first image later, then back.
+    first_upload = page.locator("#thumbs li").first.get_attribute("data-upload-id")
+    page.locator("#thumbs li").first.get_by_role("button", name="Move character1 later").click()
+    assert page.locator("#thumbs li").nth(1).get_attribute("data-upload-id") == first_upload
+    page.locator("#thumbs li").nth(1).get_by_role("button", name="Move character2 earlier").click()
+    assert page.locator("#thumbs li").first.get_attribute("data-upload-id") == first_upload
+    assert "Auto will use references" in page.locator("#mode-hint").inner_text()
+    r2v = generate(page, "character1 and character2 race character3", files=[])
+    check_video(r2v, key, service.base_url, tmp_path, "r2v", 3)
+    page.locator("#code-box summary").click()
+    assert '"image": [' in page.locator("#code-curl").inner_text()
+    assert "requests.post(" in page.locator("#code-python").inner_text()
+    page.wait_for_function("document.querySelectorAll('#history li[data-job-id]').length === 3")
+    screenshot(page, "playground")
+
+    # Usage: three charges of $0.42, and the balance down by exactly their sum.
+    page.goto("/dashboard/usage")
+    page.wait_for_selector("body[data-ready=true]")
+    spent = 3 * PRICE_3S_720P
+    assert page.locator("#balance").inner_text() == f"${STARTING_CREDIT - spent:.2f}"
+    assert page.locator("#spent-month").inner_text() == f"${spent:.2f}"
+    assert page.locator("#ledger-table tr[data-kind=capture]").count() == 3
+    assert page.locator("#jobs-table .job-cost").all_inner_texts() == ["$0.42"] * 3
+    today_bar = page.locator("#chart rect.bar").last
+    assert Decimal(today_bar.get_attribute("data-usd")) == spent
+    screenshot(page, "usage")
+
+    # Pricing page: rates from GET /v1/models and the calculator.
+    page.goto("/dashboard/pricing")
+    page.wait_for_selector("body[data-ready=true]")
+    page.locator("#calc-duration").fill("10")
+    page.locator("label[for=calc-res-1080p]").click()
+    page.locator("#calc-count").fill("3")
+    assert page.locator("#calc-total").inner_text() == "$5.40"
+    screenshot(page, "pricing")
+
+    # Revoke the key from the keys page: the API refuses it from then on.
+    page.goto("/dashboard/keys")
+    page.get_by_role("button", name="Revoke key").click()
+    page.wait_for_selector("#keys-table .badge.revoked")
+    response = httpx.get(f"{service.base_url}/v1/account", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 401 and response.json()["error"]["code"] == "api_key_revoked"
+
+
+def test_a_field_error_shows_beside_its_field(context, service, web_client) -> None:  # type: ignore[no-untyped-def]
+    web_client.sign_up("fields@example.com")
+    grant(service, "fields@example.com", "1")
+    context.add_cookies([{"name": "hh_session", "value": web_client.cookies["hh_session"], "url": service.base_url}])
+    page = context.new_page()
+    page.goto("/dashboard/playground")
+    page.wait_for_selector("body[data-ready=true]")
+    page.locator("#prompt").fill("a horse in the snow")
+    page.locator("#seed").fill("99999999999")  # out of range: the API names `seed`
+    page.locator("#generate").click()
+    error = page.locator("#err-seed")
+    error.wait_for(state="visible")
+    assert "2147483647" in error.inner_text()
+    assert page.locator("#seed").get_attribute("aria-invalid") == "true"
+    assert page.locator("#err-prompt").is_hidden() and page.locator("#err-image").is_hidden()
+    # r2v without images: the API names `image`, and the seed's error is gone.
+    page.locator("#seed").fill("7")
+    page.locator("label[for=mode-r2v]").click()
+    page.locator("#generate").click()
+    page.locator("#err-image").wait_for(state="visible")
+    assert "reference images" in page.locator("#err-image").inner_text()
+    assert page.locator("#err-seed").is_hidden()
+    # A prompt over 2,500 characters: the counter says so, and the API's error sits under the prompt.
+    page.locator("label[for=mode-auto]").click()
+    page.locator("#prompt").fill("x" * 2501)
+    assert page.locator("#prompt-count").inner_text() == "2,501 / 2,500"
+    page.locator("#generate").click()
+    page.locator("#err-prompt").wait_for(state="visible")
+    screenshot(page, "playground-field-error")
+
+
+def test_operator_pages(context, service, web_client) -> None:  # type: ignore[no-untyped-def]
+    from happyhorse.web.users import create_user
+
+    create_user(service.runtime.db, "boss@example.com", PASSWORD, is_operator=True)
+    web_client.sign_up("customer@example.com")
+    page = context.new_page()
+    page.goto("/signin")
+    page.locator("#email").fill("boss@example.com")
+    page.locator("#password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/dashboard/playground")
+    page.get_by_role("link", name="Operator").click()
+    page.wait_for_selector("body[data-ready=true]")
+    page.locator("#grant-account").select_option(label="customer@example.com")
+    page.locator("#grant-amount").fill("12.50")
+    page.get_by_role("button", name="Grant").click()
+    page.wait_for_function("document.getElementById('grant-result').textContent.includes('$12.50')")
+    row = page.locator("#accounts-table tr", has_text="customer@example.com")
+    expect(row).to_contain_text("$12.50")
+    screenshot(page, "operator")
+    page.locator("#grant-amount").fill("-3")
+    page.get_by_role("button", name="Grant").click()
+    page.locator("#err-amount_usd").wait_for(state="visible")
