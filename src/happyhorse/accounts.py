@@ -1,15 +1,15 @@
 """Accounts and API keys.
 
-Keys look like ``hh_live_<32 url-safe chars>`` (192 random bits). Only their
-SHA-256 is stored, with a short visible prefix so people can tell keys apart;
-the key itself is shown once, at creation, and never logged.
+Keys look like ``hh_live_<30 url-safe chars><6-char checksum>`` (180 random
+bits; see :mod:`happyhorse.key_format`). Only their SHA-256 is stored, with a
+short visible prefix so people can tell keys apart; the key itself is shown
+once, at creation, and never logged.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -19,8 +19,8 @@ from happyhorse.db.clock import db_now
 from happyhorse.db.schema import accounts, api_keys
 from happyhorse.errors import AuthenticationFailed, Conflict, NotFound
 from happyhorse.ids import new_id
+from happyhorse.key_format import KEY_PREFIX, is_well_formed, new_key
 
-KEY_PREFIX = "hh_live_"
 VISIBLE_PREFIX_CHARS = len(KEY_PREFIX) + 4
 # last_used_at is informative; writing it on every request would make every
 # read a write, so it is refreshed at most this often.
@@ -65,7 +65,7 @@ def get_account_by_name(engine: Engine, name: str) -> Account:
 
 
 def create_key(engine: Engine, account_id: str, *, name: str | None = None) -> CreatedKey:
-    key = KEY_PREFIX + secrets.token_urlsafe(24)
+    key = new_key()
     key_id = new_id("key")
     with engine.begin() as conn:
         _insert_key(conn, key_id, account_id, key, name)
@@ -110,8 +110,7 @@ def list_keys(engine: Engine, account_id: str) -> list[dict]:
 
 def authenticate(engine: Engine, authorization: str | None) -> Account:
     """The account behind an ``Authorization: Bearer <key>`` header, or 401."""
-    key = bearer_token(authorization)
-    digest = hash_key(key)
+    digest = hash_key(checked_key(authorization))
     with engine.connect().execution_options(readonly=True) as conn:
         row = conn.execute(
             select(api_keys.c.id, api_keys.c.key_hash, api_keys.c.revoked_at, api_keys.c.last_used_at,
@@ -120,7 +119,7 @@ def authenticate(engine: Engine, authorization: str | None) -> Account:
             .where(api_keys.c.key_hash == digest)
         ).first()
     if row is None or not hmac.compare_digest(row.key_hash, digest):
-        raise AuthenticationFailed("invalid_api_key", "the API key is not valid; check it or create a new one", None)
+        raise _invalid_key()
     if row.revoked_at is not None:
         raise AuthenticationFailed("api_key_revoked", "this API key has been revoked; create a new one", None)
     touch_key(engine, row.id, last_used_at=row.last_used_at, now=row.now)
@@ -147,3 +146,19 @@ def bearer_token(authorization: str | None) -> str:
             "malformed_authorization", "the Authorization header must be `Bearer <your API key>`", None
         )
     return token
+
+
+def checked_key(authorization: str | None) -> str:
+    """The key of an ``Authorization: Bearer <key>`` header if it is well formed, or 401.
+
+    A key whose checksum does not match (a typo, a truncated copy) is refused
+    here, before it is hashed or looked up: it costs the database nothing."""
+    key = bearer_token(authorization)
+    if not is_well_formed(key):
+        raise _invalid_key()
+    return key
+
+
+def _invalid_key() -> AuthenticationFailed:
+    # One answer for malformed and unknown keys: the caller learns nothing about which.
+    return AuthenticationFailed("invalid_api_key", "the API key is not valid; check it or create a new one", None)

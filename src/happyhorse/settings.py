@@ -31,7 +31,17 @@ class Settings:
     """Let image URLs point at loopback/private addresses (for local use only)."""
     fetch_timeout_seconds: float = 20.0
     max_image_bytes: int = 10 * 1024 * 1024
+    """Largest accepted image (upload, data URI or fetched URL); larger is a 413."""
     max_body_bytes: int = 100 * 1024 * 1024
+    """Largest accepted submit body; larger is a 413."""
+    rate_limit_per_second: float = 100.0
+    """Requests per second each API key may make to ``/v1`` (token bucket, per API process); 0 turns it off."""
+    rate_limit_burst: int = 500
+    """Requests a key may make at once before the per-second rate applies (the bucket's size)."""
+    max_queued_jobs_per_account: int = 1000
+    """Queued jobs one account may have; a submit past it is a 429 ``too_many_queued_jobs``. 0: no cap."""
+    max_running_jobs_per_account: int = 8
+    """Jobs of one account that run at once; workers leave the rest queued. 0: no cap."""
     lease_seconds: float = 30.0
     heartbeat_seconds: float = 10.0
     max_attempts: int = 3

@@ -21,6 +21,7 @@ from happyhorse.inputs.fetch import validate_image_url
 from happyhorse.inputs.images import ImageInfo
 from happyhorse.jobs import queries
 from happyhorse.jobs.model import Job
+from happyhorse.limits import ensure_queued_within_cap
 from happyhorse.media.sizes import frame_size, nearest_aspect_ratio
 from happyhorse.runtime import Runtime
 from happyhorse.uploads import get_upload, insert_upload, store_image
@@ -127,6 +128,9 @@ def submit_generation(
         # In the job's transaction: no job without its hold, no hold without its job.
         take_hold(conn, account_id=account_id, job_id=job_id, resolution=request.resolution,
                   duration=request.duration)
+        # After the hold, which locked the account's row: concurrent submits of one account
+        # count one after the other, so none slips past the cap.
+        ensure_queued_within_cap(conn, account_id, runtime.settings.max_queued_jobs_per_account)
         if claim is not None:
             complete_claim(conn, claim, job_id)
         job = queries.get_job(conn, job_id, account_id)

@@ -11,6 +11,7 @@ job back in the queue for another worker).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -36,6 +37,9 @@ log = logging.getLogger("happyhorse.worker")
 # the rest is storing and finishing.
 ENGINE_PROGRESS_SHARE = 95
 CANCEL_POLL_SECONDS = 0.25
+STORAGE_FULL_CODE = "storage_full"
+# "No space" and "over quota" both mean the output disk takes no more bytes.
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 @dataclass
@@ -87,7 +91,8 @@ class Worker:
             try:
                 self.reap_if_due()
                 lease = self.runtime.queue.claim_next(
-                    self.worker_id, lease_seconds=settings.lease_seconds, engine=self.engine.name
+                    self.worker_id, lease_seconds=settings.lease_seconds, engine=self.engine.name,
+                    max_running_per_account=settings.max_running_jobs_per_account,
                 )
                 if lease is None:
                     self.runtime.queue.wait_for_work(timeout=0.5)
@@ -158,7 +163,17 @@ class Worker:
                 return "failed" if failed else "lost"
             if ctx.cancelled():
                 return self._after_stop(lease, ctx)
-            return self._store_and_complete(lease, spec, encoded, workdir)
+            try:
+                return self._store_and_complete(lease, spec, encoded, workdir)
+            except OSError as exc:
+                if exc.errno not in _DISK_FULL:
+                    raise  # other storage faults: the lease lapses and the job is retried elsewhere
+                # A full output disk will not empty itself before a retry: fail the
+                # job now with a code the client can act on, and give the hold back.
+                log.error("job %s: output storage is full: %s", job.id, exc)
+                message = "the server ran out of space for outputs while storing the video; try again later"
+                failed = queue.fail(lease, code=STORAGE_FULL_CODE, message=message, extra=release)
+                return "failed" if failed else "lost"
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -176,7 +191,12 @@ class Worker:
         # A key per attempt: a worker that lost its lease never overwrites the winner's files.
         prefix = f"outputs/{job.id}/{lease.lease_token}"
         video = storage.put_file(f"{prefix}/video.mp4", workdir / "video.mp4", "video/mp4")
-        poster = storage.put_file(f"{prefix}/poster.jpg", workdir / "poster.jpg", "image/jpeg")
+        try:
+            poster = storage.put_file(f"{prefix}/poster.jpg", workdir / "poster.jpg", "image/jpeg")
+        except OSError:
+            # No half-stored output left behind (and a full disk gets its bytes back).
+            storage.delete(video.key)
+            raise
         output = {
             "type": "video",
             "storage_key": video.key,

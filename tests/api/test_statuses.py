@@ -145,3 +145,16 @@ def test_database_unavailable_is_503_with_retry_after(api, service, monkeypatch)
     response = api.post(f"/v1/jobs/{job_id}/cancel")
     assert_error(response, 503, "database_unavailable", None)
     assert response.headers["retry-after"] == "2"
+
+
+def test_database_unavailable_on_the_polling_path_is_503(api, service, monkeypatch):
+    """The polling route reads through the driver directly; its errors are mapped too."""
+    import sqlite3
+
+    job_id = api.post("/v1/videos/generations", json={"prompt": "x"}).json()["job_id"]
+
+    def database_gone(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(service.runtime.queue, "get_for_key", database_gone)
+    assert_error(api.get(f"/v1/jobs/{job_id}"), 503, "database_unavailable", None)

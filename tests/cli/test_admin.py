@@ -18,7 +18,7 @@ from happyhorse.errors import AuthenticationFailed
 from happyhorse.runtime import Runtime
 from happyhorse.settings import Settings
 
-KEY_RE = re.compile(r"hh_live_[A-Za-z0-9_-]{32}")
+KEY_RE = re.compile(r"hh_live_[A-Za-z0-9_-]{36}")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

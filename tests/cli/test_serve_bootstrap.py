@@ -11,7 +11,7 @@ import pytest
 
 from happyhorse.testing import free_port
 
-KEY_RE = re.compile(r"hh_live_[A-Za-z0-9_-]{32}")
+KEY_RE = re.compile(r"hh_live_[A-Za-z0-9_-]{36}")
 
 
 def _start(hh, processes, data_dir, name):  # type: ignore[no-untyped-def]

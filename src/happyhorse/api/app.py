@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from happyhorse import __version__
 from happyhorse.api import files
 from happyhorse.api.errors import RequestIdMiddleware, install_error_handlers
+from happyhorse.api.rate_limit import RateLimitMiddleware
 from happyhorse.api.routes import account, events, generations, health, jobs, models, uploads
 from happyhorse.api.schemas import ErrorEnvelope
 from happyhorse.runtime import Runtime
@@ -40,6 +41,7 @@ _ERRORS = {
         404: "no such job/upload for this account",
         409: "cancel of an ended job",
         413: "body or image over its cap",
+        429: "rate limit or queued-jobs cap reached; `Retry-After` says when to retry",
     }.items()
 }
 
@@ -66,12 +68,19 @@ def create_app(runtime: Runtime, *, worker: WorkerThread | None = None) -> FastA
     app.state.storage = runtime.storage
     app.state.signer = runtime.signer
     install_error_handlers(app)
+    # Added first, so it runs innermost: after the session middleware has turned a
+    # browser's cookie into its per-session key, which is then limited like any key.
+    if runtime.settings.rate_limit_per_second > 0:  # 0: off, and no middleware layer to cross
+        app.add_middleware(RateLimitMiddleware, rate=runtime.settings.rate_limit_per_second,
+                           burst=runtime.settings.rate_limit_burst)
     # The dashboard and playground; its cookie middleware runs inside the request-id one.
     install_web(app)
     app.add_middleware(RequestIdMiddleware)
     # The polling endpoint first, as a plain route (see jobs.poll_job); the
     # FastAPI route of the same path stays for the OpenAPI document.
-    app.router.routes.append(jobs.POLL_ROUTE)
+    # (Inserted at the front: the router tries routes in order, and the web
+    # routes installed above would otherwise be tried first on every poll.)
+    app.router.routes.insert(0, jobs.POLL_ROUTE)
     for module in (generations, jobs, events, uploads, models, account, health, files):
         app.include_router(module.router)
     return app

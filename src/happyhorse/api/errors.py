@@ -82,7 +82,18 @@ def install_error_handlers(app: FastAPI) -> None:
     # A database that is away (restart, network) is a 503 the client can retry, not a 500.
     from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
-    for database_error in (OperationalError, InterfaceError, DisconnectionError):
+    database_errors: list[type[Exception]] = [OperationalError, InterfaceError, DisconnectionError]
+    # The polling path (jobs/polling.py) talks to the driver directly: its errors arrive unwrapped.
+    import sqlite3
+
+    database_errors.append(sqlite3.OperationalError)
+    try:
+        import psycopg
+
+        database_errors += [psycopg.OperationalError, psycopg.InterfaceError]
+    except ImportError:  # the postgres extra is not installed
+        pass
+    for database_error in database_errors:
         app.add_exception_handler(database_error, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)
 

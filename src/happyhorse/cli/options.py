@@ -42,6 +42,56 @@ AllowPrivateFetch = Annotated[
 ]
 
 
+# Limits (docs: README "Limits"); unset means the Settings default.
+_LIMITS = "Limits"
+RateLimit = Annotated[
+    float | None,
+    typer.Option("--rate-limit", envvar="HAPPYHORSE_RATE_LIMIT", rich_help_panel=_LIMITS, metavar="PER_SECOND",
+                 help="Requests per second per API key, per API process (default 100; 0: off)."),
+]
+RateLimitBurst = Annotated[
+    int | None,
+    typer.Option("--rate-limit-burst", envvar="HAPPYHORSE_RATE_LIMIT_BURST", rich_help_panel=_LIMITS,
+                 help="Requests a key may make at once before the rate applies (default 500)."),
+]
+MaxQueuedJobs = Annotated[
+    int | None,
+    typer.Option("--max-queued-jobs", envvar="HAPPYHORSE_MAX_QUEUED_JOBS", rich_help_panel=_LIMITS,
+                 help="Queued jobs per account; more is a 429 (default 1000; 0: no cap)."),
+]
+MaxRunningJobs = Annotated[
+    int | None,
+    typer.Option("--max-running-jobs", envvar="HAPPYHORSE_MAX_RUNNING_JOBS", rich_help_panel=_LIMITS,
+                 help="Jobs per account running at once; workers leave the rest queued (default 8; 0: no cap)."),
+]
+MaxBodyBytes = Annotated[
+    int | None,
+    typer.Option("--max-body-bytes", envvar="HAPPYHORSE_MAX_BODY_BYTES", rich_help_panel=_LIMITS,
+                 help="Largest submit body in bytes; more is a 413 (default 100 MiB)."),
+]
+MaxImageBytes = Annotated[
+    int | None,
+    typer.Option("--max-image-bytes", envvar="HAPPYHORSE_MAX_IMAGE_BYTES", rich_help_panel=_LIMITS,
+                 help="Largest image in bytes (upload, data URI or URL); more is a 413 (default 10 MiB)."),
+]
+
+
+def limits(
+    *, rate_limit: float | None = None, rate_limit_burst: int | None = None, max_queued_jobs: int | None = None,
+    max_running_jobs: int | None = None, max_body_bytes: int | None = None, max_image_bytes: int | None = None,
+) -> dict[str, object]:
+    """The Settings fields for the limit options an operator set; exits 2 on a negative value."""
+    fields = {
+        "rate_limit_per_second": rate_limit, "rate_limit_burst": rate_limit_burst,
+        "max_queued_jobs_per_account": max_queued_jobs, "max_running_jobs_per_account": max_running_jobs,
+        "max_body_bytes": max_body_bytes, "max_image_bytes": max_image_bytes,
+    }
+    for name, value in fields.items():
+        if value is not None and value < 0:
+            raise typer.BadParameter(f"{name} must be 0 or more, got {value}")
+    return {name: value for name, value in fields.items() if value is not None}
+
+
 # Options of the ltx2 engine (`--engine ltx2`); see engines/ltx2_options.py for what each does.
 _LTX2 = "ltx2 engine"
 Weights = Annotated[

@@ -33,7 +33,14 @@ from happyhorse.cli.options import (
     VaeTiling,
     Weights,
     default_dir,
+    MaxBodyBytes,
+    MaxImageBytes,
+    MaxQueuedJobs,
+    MaxRunningJobs,
+    RateLimit,
+    RateLimitBurst,
     engine_options,
+    limits,
     make_settings,
     signup_credit,
 )
@@ -68,6 +75,12 @@ def serve(
     ic_lora: IcLora = None,
     signup: AllowSignup = True,
     signup_credit_usd: SignupCredit = "5",
+    rate_limit: RateLimit = None,
+    rate_limit_burst: RateLimitBurst = None,
+    max_queued_jobs: MaxQueuedJobs = None,
+    max_running_jobs: MaxRunningJobs = None,
+    max_body_bytes: MaxBodyBytes = None,
+    max_image_bytes: MaxImageBytes = None,
 ) -> None:
     """Run everything in one process: the API, one worker, SQLite and local files."""
     from happyhorse.api.app import create_app
@@ -87,6 +100,8 @@ def serve(
         data_dir, database_url, engine=engine, engine_options=options, public_base_url=public_url,
         allow_private_fetch=allow_private_fetch, allow_signup=signup,
         signup_credit_usd=signup_credit(signup_credit_usd),
+        **limits(rate_limit=rate_limit, rate_limit_burst=rate_limit_burst, max_queued_jobs=max_queued_jobs,
+                 max_running_jobs=max_running_jobs, max_body_bytes=max_body_bytes, max_image_bytes=max_image_bytes),
     )
     runtime = Runtime.open(settings)
     ensure_dev_key(runtime, echo=typer.echo)
@@ -105,6 +120,11 @@ def api(
     public_url: PublicUrl = None,
     signup: AllowSignup = True,
     signup_credit_usd: SignupCredit = "0",
+    rate_limit: RateLimit = None,
+    rate_limit_burst: RateLimitBurst = None,
+    max_queued_jobs: MaxQueuedJobs = None,
+    max_body_bytes: MaxBodyBytes = None,
+    max_image_bytes: MaxImageBytes = None,
 ) -> None:
     """Run only the API (workers run separately against the same --database-url)."""
     from happyhorse.api.app import create_app
@@ -112,7 +132,10 @@ def api(
 
     _configure_logging()
     settings = make_settings(data_dir, database_url, engine=engine, public_base_url=public_url, allow_signup=signup,
-                             signup_credit_usd=signup_credit(signup_credit_usd))
+                             signup_credit_usd=signup_credit(signup_credit_usd),
+                             **limits(rate_limit=rate_limit, rate_limit_burst=rate_limit_burst,
+                                      max_queued_jobs=max_queued_jobs, max_body_bytes=max_body_bytes,
+                                      max_image_bytes=max_image_bytes))
     _run_uvicorn(create_app(Runtime.open(settings)), host, port)
 
 
@@ -135,6 +158,8 @@ def worker(
     compile: Compile = False,
     scale: Scale = None,
     ic_lora: IcLora = None,
+    max_running_jobs: MaxRunningJobs = None,
+    max_image_bytes: MaxImageBytes = None,
 ) -> None:
     """Run one worker: claims jobs from the database and generates them (one per GPU)."""
     from happyhorse.runtime import Runtime
@@ -148,7 +173,8 @@ def worker(
     )
     the_engine = _load_engine_or_exit(engine, options)
     settings = make_settings(data_dir, database_url, engine=engine, engine_options=options,
-                             allow_private_fetch=allow_private_fetch)
+                             allow_private_fetch=allow_private_fetch,
+                             **limits(max_running_jobs=max_running_jobs, max_image_bytes=max_image_bytes))
     the_worker = Worker(Runtime.open(settings), the_engine)
     _install_shutdown(the_worker, grace)
     the_worker.run()

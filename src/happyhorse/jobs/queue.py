@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, insert, literal, null, select, update
+from sqlalchemy import ColumnElement, case, func, insert, literal, null, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from happyhorse.db.clock import db_now
@@ -84,10 +84,13 @@ class JobQueue:
     # -- the worker's side -----------------------------------------------
 
     def claim_next(
-        self, worker_id: str, *, lease_seconds: float = 30.0, engine: str | None = None
+        self, worker_id: str, *, lease_seconds: float = 30.0, engine: str | None = None,
+        max_running_per_account: int = 0,
     ) -> ClaimedJob | None:
         """Lease the next queued job by (priority, created_at, id), or None when none is queued.
         ``engine`` names the engine that will run it (shown on the job from now on).
+        ``max_running_per_account`` (0: no cap) skips the jobs of accounts that
+        already have that many running, so one account cannot take every worker.
 
         One short transaction. PostgreSQL skips rows other claimers have locked;
         SQLite serialises claimers with ``BEGIN IMMEDIATE`` (see ``make_engine``).
@@ -99,6 +102,17 @@ class JobQueue:
             .order_by(jobs.c.priority, jobs.c.created_at, jobs.c.id)
             .limit(1)
         )
+        if max_running_per_account > 0:
+            running = jobs.alias("running")
+            running_count = (
+                select(func.count()).select_from(running)
+                .where(running.c.account_id == jobs.c.account_id, running.c.status == Status.RUNNING.value)
+                .scalar_subquery()
+            )
+            # On PostgreSQL two claimers committing at the same moment may each see
+            # the other's job as still queued, so the cap can be passed by (workers - 1)
+            # for an instant; it is a fairness cap, not a billing one.
+            next_id = next_id.where(running_count < max_running_per_account)
         if self.engine.dialect.name == "postgresql":
             next_id = next_id.with_for_update(skip_locked=True)
         stmt = (

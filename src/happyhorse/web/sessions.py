@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
-from happyhorse.accounts import KEY_PREFIX, VISIBLE_PREFIX_CHARS, hash_key
+from happyhorse.accounts import VISIBLE_PREFIX_CHARS, hash_key
+from happyhorse.key_format import BODY_CHARS, key_from_body
 from happyhorse.db.clock import db_now
 from happyhorse.db.schema import accounts, api_keys, users, web_sessions
 from happyhorse.ids import new_id
@@ -53,9 +54,9 @@ def session_id_of(token: str) -> str:
 
 
 def session_api_key(secret: bytes, token: str) -> str:
-    """The session's API key: ``hh_live_`` + 32 characters of HMAC(secret, token)."""
+    """The session's API key: 30 characters of HMAC(secret, token) in the usual key shape (with checksum)."""
     mac = hmac.new(secret, b"happyhorse-dashboard-session\x00" + token.encode(), hashlib.sha256).digest()
-    return KEY_PREFIX + base64.urlsafe_b64encode(mac).decode()[:32]
+    return key_from_body(base64.urlsafe_b64encode(mac).decode()[:BODY_CHARS])
 
 
 def start_session(engine: Engine, user: User, *, secret: bytes, ttl_seconds: float) -> tuple[str, WebSession]:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
-from happyhorse.accounts import LAST_USED_RESOLUTION_SECONDS, authenticate, bearer_token, hash_key, touch_key
+from happyhorse.accounts import LAST_USED_RESOLUTION_SECONDS, authenticate, checked_key, hash_key, touch_key
 from happyhorse.api.deps import CurrentAccount, RuntimeDep, base_url, read_db
 from happyhorse.api.presenters import job_object
 from happyhorse.api.schemas import JobList, JobObject
@@ -57,7 +57,7 @@ async def poll_job(request: Request) -> JSONResponse:
     errors as ``CurrentAccount``; :func:`retrieve_job` documents it."""
     job_id = request.path_params["job_id"]
     runtime: Runtime = request.app.state.runtime
-    key_hash = hash_key(bearer_token(request.headers.get("authorization")))
+    key_hash = hash_key(checked_key(request.headers.get("authorization")))
 
     def load() -> dict:
         found = runtime.queue.get_for_key(job_id, key_hash)
@@ -91,7 +91,10 @@ async def list_jobs(
     def load() -> dict:
         jobs, has_more = runtime.queue.list_jobs(account.id, limit=limit, after=after)
         usages = _usages(runtime, jobs)
-        data = [_present(request, runtime, job, usage=usages.get(job.id)) for job in jobs]
+        positions = runtime.queue.queue_positions(jobs)  # one query for the page, not one per job
+        data = [
+            _present(request, runtime, job, position=positions.get(job.id), usage=usages.get(job.id)) for job in jobs
+        ]
         return {"object": "list", "data": data, "has_more": has_more, "last_id": jobs[-1].id if jobs else None}
 
     return JSONResponse(await run_in_threadpool(load))

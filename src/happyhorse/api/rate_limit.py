@@ -1,0 +1,110 @@
+"""The per-key request rate limit: a token bucket per API key, in this process.
+
+Every ``/v1`` request that carries a well-formed key takes one token from its
+key's bucket; the bucket holds up to ``rate_limit_burst`` tokens and refills at
+``rate_limit_per_second``. An empty bucket is a 429 ``rate_limit_exceeded``
+with ``Retry-After``. It is an ASGI middleware, not a dependency, so the fast
+polling route (a plain Starlette route) is covered too, at the cost of a dict
+lookup and some arithmetic.
+
+The buckets live in memory: with several API replicas each enforces the limit
+on its own, so a key may make up to (replicas x rate) requests per second in
+all. Requests without an ``Authorization`` header are not counted here:
+they are answered 401 without touching the database anyway.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from happyhorse.errors import RateLimited
+
+# Past this many buckets, idle ones are dropped (a flood of made-up keys must
+# not grow memory without bound).
+MAX_BUCKETS = 100_000
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class TokenBuckets:
+    """Token buckets by key. Not thread-safe: it is used only from the event loop."""
+
+    def __init__(self, rate: float, burst: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = max(1, burst)
+        self._clock = clock
+        self._buckets: dict[bytes, _Bucket] = {}
+
+    def take(self, name: bytes) -> float:
+        """Take a token for ``name``; returns 0 if granted, else the seconds until one is available."""
+        now = self._clock()
+        bucket = self._buckets.get(name)
+        if bucket is None:
+            if len(self._buckets) >= MAX_BUCKETS:
+                self._prune(now)
+            bucket = self._buckets[name] = _Bucket(float(self.burst), now)
+        else:
+            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+            bucket.updated = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return 0.0
+        return (1.0 - bucket.tokens) / self.rate
+
+    def _prune(self, now: float) -> None:
+        # A bucket untouched for burst/rate seconds is full again: dropping it changes no answer.
+        idle = self.burst / self.rate
+        self._buckets = {name: b for name, b in self._buckets.items() if now - b.updated < idle}
+        if len(self._buckets) >= MAX_BUCKETS:  # all busy: forget them rather than grow (fails open)
+            self._buckets.clear()
+
+
+class RateLimitMiddleware:
+    """Applies :class:`TokenBuckets` to ``/v1`` requests by their ``Authorization`` key.
+
+    Installed inside the session-cookie middleware, so a browser session is
+    limited by its own per-session key."""
+
+    def __init__(self, app: ASGIApp, *, rate: float, burst: int) -> None:
+        self.app = app
+        self.enabled = rate > 0
+        self.buckets = TokenBuckets(rate, burst) if self.enabled else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.buckets is None or scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                # The bucket is named by the header's raw bytes: no decoding or hashing on
+                # the polling path. It lives only in this process's memory, as the request
+                # does; a malformed value gets a bucket too (and a 401 from the route).
+                wait = self.buckets.take(value)
+                if wait > 0:
+                    await _too_many(scope, self.buckets, wait)(scope, receive, send)
+                    return
+                break
+        await self.app(scope, receive, send)
+
+
+def _too_many(scope: Scope, buckets: TokenBuckets, wait: float) -> JSONResponse:
+    retry_after = max(1, math.ceil(wait))
+    error = RateLimited(
+        "rate_limit_exceeded",
+        f"rate limit exceeded: {buckets.rate:g} requests per second per API key (bursts of {buckets.burst}); "
+        f"retry after {retry_after} s",
+        None,
+        headers={"Retry-After": str(retry_after)},
+    )
+    request_id = scope.get("state", {}).get("request_id")
+    return JSONResponse(error.to_dict(request_id), status_code=error.status, headers=error.headers)

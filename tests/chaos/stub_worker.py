@@ -1,0 +1,88 @@
+"""A ``happyhorse worker`` process with a cheap stub engine, for the chaos tests.
+
+Run as a script (``python stub_worker.py --data-dir D --database-url U``). It
+builds the same :class:`~happyhorse.runtime.Runtime` and
+:class:`~happyhorse.worker.Worker` as ``happyhorse worker`` and installs the
+same SIGTERM handling; only the engine differs, so the product carries no
+test-only engine while the tests still kill real worker processes.
+
+The engine streams small 64x64 frames (the encoder takes its size from the
+frames) and sleeps ``--job-seconds`` per job spread over its frames, so a job
+takes a predictable fraction of a second and can be killed half way. Prompt
+markers drive faults: ``poison`` ends the process at once (``os._exit``), as
+a segfaulting engine or an OOM kill would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from happyhorse.cli.server import _configure_logging, _install_shutdown
+from happyhorse.engines import SAMPLE_RATE, Clip, EngineContext, GenerationSpec, JobCancelled
+from happyhorse.runtime import Runtime
+from happyhorse.settings import Settings
+from happyhorse.worker import Worker
+
+FRAME = np.zeros((64, 64, 3), dtype=np.uint8)
+POISON_EXIT_CODE = 70
+
+
+class ChaosStubEngine:
+    """Takes ``job_seconds`` per job, renders nothing, and crashes on ``poison``."""
+
+    name = "stub"
+    description = "chaos-test stub engine"
+
+    def __init__(self, job_seconds: float) -> None:
+        self.job_seconds = job_seconds
+
+    def generate(self, spec: GenerationSpec, ctx: EngineContext) -> Clip:
+        if "poison" in spec.prompt:
+            # Like a segfault: no exception, no cleanup, no final write.
+            os._exit(POISON_EXIT_CODE)
+        audio = np.zeros((2, round(spec.num_frames * SAMPLE_RATE / spec.fps)), dtype=np.float32)
+        return Clip(frames=self._frames(spec.num_frames, ctx), fps=spec.fps, audio=audio,
+                    sample_rate=SAMPLE_RATE, num_frames=spec.num_frames)
+
+    def _frames(self, num_frames: int, ctx: EngineContext) -> Iterator[np.ndarray]:
+        delay = self.job_seconds / num_frames
+        for index in range(num_frames):
+            if ctx.cancelled():
+                raise JobCancelled()
+            time.sleep(delay)
+            ctx.report_progress((index + 1) / num_frames)
+            yield FRAME
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--job-seconds", type=float, default=0.3)
+    parser.add_argument("--lease", type=float, default=2.0)
+    parser.add_argument("--heartbeat", type=float, default=0.5)
+    parser.add_argument("--grace", type=float, default=5.0)
+    parser.add_argument("--max-attempts", type=int, default=3)
+    parser.add_argument("--worker-id", default=None)
+    args = parser.parse_args()
+
+    _configure_logging()
+    settings = Settings(data_dir=args.data_dir, database_url=args.database_url, signing_secret="chaos",
+                        engine="stub", lease_seconds=args.lease, heartbeat_seconds=args.heartbeat,
+                        max_attempts=args.max_attempts)
+    # The test migrated the database before starting any worker: racing
+    # migrations from several processes would test Alembic, not the queue.
+    worker = Worker(Runtime.open(settings, migrate=False), ChaosStubEngine(args.job_seconds),
+                    worker_id=args.worker_id)
+    _install_shutdown(worker, args.grace)
+    worker.run()
+
+
+if __name__ == "__main__":
+    main()

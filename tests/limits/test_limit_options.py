@@ -1,0 +1,37 @@
+"""The limits are operator-tunable: CLI options and environment variables map onto Settings."""
+
+from __future__ import annotations
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from happyhorse.cli import app
+from happyhorse.cli.options import limits, make_settings
+
+
+def test_given_limits_become_settings_fields_and_unset_ones_keep_the_defaults(tmp_path) -> None:
+    fields = limits(rate_limit=2.5, max_queued_jobs=0, max_body_bytes=1024)
+    assert fields == {"rate_limit_per_second": 2.5, "max_queued_jobs_per_account": 0, "max_body_bytes": 1024}
+    settings = make_settings(tmp_path, None, **fields)
+    assert (settings.rate_limit_per_second, settings.max_queued_jobs_per_account, settings.max_body_bytes) == (
+        2.5, 0, 1024)
+    assert settings.rate_limit_burst == 500 and settings.max_image_bytes == 10 * 1024 * 1024
+
+
+def test_a_negative_limit_is_refused() -> None:
+    with pytest.raises(typer.BadParameter):
+        limits(max_running_jobs=-1)
+
+
+@pytest.mark.parametrize(("command", "envvars"), [
+    ("serve", ["HAPPYHORSE_RATE_LIMIT", "HAPPYHORSE_RATE_LIMIT_BURST", "HAPPYHORSE_MAX_QUEUED_JOBS",
+               "HAPPYHORSE_MAX_RUNNING_JOBS", "HAPPYHORSE_MAX_BODY_BYTES", "HAPPYHORSE_MAX_IMAGE_BYTES"]),
+    ("api", ["HAPPYHORSE_RATE_LIMIT", "HAPPYHORSE_MAX_QUEUED_JOBS", "HAPPYHORSE_MAX_BODY_BYTES"]),
+    ("worker", ["HAPPYHORSE_MAX_RUNNING_JOBS", "HAPPYHORSE_MAX_IMAGE_BYTES"]),
+])
+def test_the_commands_document_their_limit_options(command: str, envvars: list[str]) -> None:
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    for envvar in envvars:
+        assert envvar in result.output, (command, envvar)
