@@ -59,16 +59,19 @@ async def poll_job(request: Request) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     key_hash = hash_key(checked_key(request.headers.get("authorization")))
 
-    def load() -> dict:
-        found = runtime.queue.get_for_key(job_id, key_hash)
-        if found is None:  # a bad key (401) or no such job for this account (404)
+    found = await read_db(runtime, lambda: runtime.queue.get_for_key(job_id, key_hash))
+    if found is None:
+        # A bad key (401) or no such job for this account (404). Off the event loop:
+        # authenticating may write the key's last-used time, and writes can wait for a lock.
+        def slow_path() -> dict:
             account = authenticate(runtime.db, request.headers.get("authorization"))
             return _present(request, runtime, runtime.queue.get(job_id, account_id=account.id))
-        if found.key_last_used_at is None or found.db_now - found.key_last_used_at > LAST_USED_RESOLUTION_SECONDS:
-            touch_key(runtime.db, found.key_id, last_used_at=found.key_last_used_at, now=found.db_now)
-        return _present(request, runtime, found.job, position=found.queue_position, usage=found.usage)
 
-    return JSONResponse(await read_db(runtime, load))
+        return JSONResponse(await run_in_threadpool(slow_path))
+    if found.key_last_used_at is None or found.db_now - found.key_last_used_at > LAST_USED_RESOLUTION_SECONDS:
+        await run_in_threadpool(touch_key, runtime.db, found.key_id, last_used_at=found.key_last_used_at, now=found.db_now)
+    # Position and usage came with the query: presenting touches no database.
+    return JSONResponse(_present(request, runtime, found.job, position=found.queue_position, usage=found.usage))
 
 
 POLL_ROUTE = Route("/v1/jobs/{job_id}", poll_job, methods=["GET"])
