@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import pathlib
+import sys
 from collections import Counter
 
 import pytest
@@ -37,28 +38,37 @@ def test_claim_sets_the_lease(queue: JobQueue, submit) -> None:
     assert queue.get(job_id) == job
 
 
+# RELIABILITY.md's claim race: 4 processes x 2,000 claims.
+CLAIMERS = 4
+CLAIMS_PER_PROCESS = 2000
+
+
 def test_no_job_is_claimed_twice_by_concurrent_processes(
     database_url: str, queue: JobQueue, submit_many, monkeypatch
 ) -> None:
-    job_ids = submit_many(400)
+    job_ids = submit_many(CLAIMERS * CLAIMS_PER_PROCESS)
     # The child processes import the claim loop by module name from this folder.
     monkeypatch.syspath_prepend(str(pathlib.Path(__file__).parent))
     import jobs_procs
 
     ctx = multiprocessing.get_context("spawn")
-    barrier, results = ctx.Barrier(4), ctx.Queue()
+    barrier, results = ctx.Barrier(CLAIMERS), ctx.Queue()
     procs = [
         ctx.Process(target=jobs_procs.claim_until_empty, args=(database_url, f"w{n}", barrier, results))
-        for n in range(4)
+        for n in range(CLAIMERS)
     ]
     for proc in procs:
         proc.start()
-    outcomes = [results.get(timeout=60) for _ in procs]
+    outcomes = [results.get(timeout=240) for _ in procs]
     for proc in procs:
         proc.join(timeout=30)
+    # Any exception in a claimer (a "database is locked" included) comes back as its traceback.
     errors = [o for o in outcomes if isinstance(o, str)]
     assert errors == []
     claims = Counter(job_id for claimed in outcomes for job_id in claimed)
     assert sorted(claims) == sorted(job_ids)
-    assert set(claims.values()) == {1}
-    assert queue.count_by_status()[Status.RUNNING] == 400
+    assert set(claims.values()) == {1}, "a job was claimed twice"
+    assert all(claimed for claimed in outcomes), "a claimer got nothing: the race was not a race"
+    assert queue.count_by_status()[Status.RUNNING] == CLAIMERS * CLAIMS_PER_PROCESS
+    print(f"\nCLAIM RACE [{queue.engine.dialect.name}]: claims per process {[len(c) for c in outcomes]}, "
+          f"0 double claims, 0 errors", file=sys.stderr)
