@@ -4,8 +4,10 @@
 
 Starts the service as an operator would — `happyhorse serve` on a fresh data dir
 (SQLite, the embedded default), or `happyhorse api` + `happyhorse worker` on the
-given PostgreSQL database — then runs N clients, each looping: one submit
-(3 s, 720p) then polls of its own jobs (GET /v1/jobs/{id}) with a list
+given PostgreSQL database — then runs N clients, each with its own account
+and key as separate integrators would have (the per-key rate limit and the
+per-account caps stay at their defaults), each looping: one submit (3 s, 720p),
+then polls of its own jobs (GET /v1/jobs/{id}) with a list
 (GET /v1/jobs) now and then, with no think time. Prints requests/s, latency
 percentiles per kind of request, every non-2xx status by code, and the
 server's resident memory before and after. The worker keeps generating
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -43,7 +46,7 @@ def rss_mib(pid: int) -> float:
 
 
 def start_service(data_dir: Path, database_url: str | None) -> tuple[list[subprocess.Popen], str, str]:
-    """The service's processes, its base URL and an API key with plenty of credit."""
+    """The service's processes, its base URL and its database URL."""
     port = free_port()
     env = {**os.environ, "HAPPYHORSE_DATA_DIR": str(data_dir), "HAPPYHORSE_SIGNING_SECRET": "load",
            "HAPPYHORSE_LOG_LEVEL": "WARNING"}
@@ -67,16 +70,23 @@ def start_service(data_dir: Path, database_url: str | None) -> tuple[list[subpro
         if time.monotonic() > deadline:
             raise RuntimeError((data_dir / "service.log").read_text())
         time.sleep(0.2)
-    if not database_url:
-        subprocess.run([EXE, "accounts", "create", "load"], env=env, check=True, capture_output=True)
-    else:
-        subprocess.run([EXE, "accounts", "create", "load"], env=env, check=True, capture_output=True)
-    key = subprocess.run([EXE, "keys", "create", "--account", "load"], env=env, check=True,
-                         capture_output=True, text=True).stdout.strip()
-    granted = subprocess.run([EXE, "credits", "add", "load", "1000000"], env=env, capture_output=True, text=True)
-    if granted.returncode != 0:
-        print("note: `happyhorse credits add` unavailable; submits may be refused for credit", file=sys.stderr)
-    return processes, base_url, key
+    return processes, base_url, database_url or f"sqlite:///{data_dir / 'happyhorse.db'}"
+
+
+def client_keys(database_url: str, count: int) -> list[str]:
+    """One account with plenty of credit and one key per client, as separate integrators would have."""
+    from happyhorse.accounts import create_account, create_key
+    from happyhorse.billing.ledger import grant_credits
+    from happyhorse.db.engine import make_engine
+
+    engine = make_engine(database_url)
+    keys = []
+    for n in range(count):
+        account = create_account(engine, f"load-{n}")
+        grant_credits(engine, account.id, Decimal(1_000_000), memo="load test credit")
+        keys.append(create_key(engine, account.id).key)
+    engine.dispose()
+    return keys
 
 
 async def client(base_url: str, key: str, end: float, stats: dict, statuses: collections.Counter) -> None:
@@ -106,11 +116,11 @@ async def client(base_url: str, key: str, end: float, stats: dict, statuses: col
                 jobs.append(response.json()["job_id"])
 
 
-async def run_load(base_url: str, key: str, seconds: float, clients: int) -> tuple[dict, collections.Counter]:
+async def run_load(base_url: str, keys: list[str], seconds: float) -> tuple[dict, collections.Counter]:
     stats: dict[str, list[float]] = collections.defaultdict(list)
     statuses: collections.Counter = collections.Counter()
     end = time.monotonic() + seconds
-    await asyncio.gather(*(client(base_url, key, end, stats, statuses) for _ in range(clients)))
+    await asyncio.gather(*(client(base_url, key, end, stats, statuses) for key in keys))
     return stats, statuses
 
 
@@ -121,10 +131,11 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL (default: the embedded SQLite)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        processes, base_url, key = start_service(Path(tmp), args.database_url)
+        processes, base_url, database_url = start_service(Path(tmp), args.database_url)
         try:
+            keys = client_keys(database_url, args.clients)
             before = sum(rss_mib(p.pid) for p in processes)
-            stats, statuses = asyncio.run(run_load(base_url, key, args.seconds, args.clients))
+            stats, statuses = asyncio.run(run_load(base_url, keys, args.seconds))
             after = sum(rss_mib(p.pid) for p in processes)
         finally:
             for process in processes:
