@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 # After __version__: the SDK reads it for its User-Agent.
 from happyhorse.client import (  # noqa: E402
+    Account,
     APIConnectionError,
     APIError,
     APIResponseValidationError,
@@ -55,6 +56,7 @@ __all__ = [
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
+    "Account",
     "AsyncClient",
     "AuthenticationError",
     "BadRequestError",

@@ -72,3 +72,12 @@ async def test_list_paginates_cancel_and_timeout(idle_service):
             await client.jobs.wait(ids[0])
         with pytest.raises(happyhorse.ConflictError):
             await client.jobs.cancel(ids[0])
+
+
+async def test_account_retrieve(service):
+    from decimal import Decimal
+
+    key = service.new_account_key("sdk-account-async", credits="7.5")
+    async with happyhorse.AsyncClient(api_key=key, base_url=service.base_url) as client:
+        account = await client.account.retrieve()
+    assert (account.name, account.balance_usd, account.available_usd) == ("sdk-account-async", Decimal("7.5"), Decimal("7.5"))

@@ -127,3 +127,21 @@ def test_with_options_shares_the_pool(client):
     quick = client.with_options(timeout=5, max_retries=0)
     assert quick.max_retries == 0 and quick.timeout.read == 5 and quick._http is client._http
     assert quick.models.retrieve().id == "happyhorse-1-1"
+
+
+def test_account_shows_the_hold_of_a_queued_job_and_its_release(idle_service):
+    from decimal import Decimal
+
+    key = idle_service.new_account_key("sdk-account", credits="5")
+    with happyhorse.Client(api_key=key, base_url=idle_service.base_url) as client:
+        before = client.account.retrieve()
+        assert before.object == "account" and before.name == "sdk-account" and before.currency == "USD"
+        assert (before.balance_usd, before.held_usd, before.available_usd) == (Decimal("5"), 0, Decimal("5"))
+        job = client.videos.generate(prompt="a held horse", duration=3)  # 3 s at 720p: $0.42, held while queued
+        held = client.account.retrieve()
+        assert (held.held_usd, held.available_usd, held.pending_holds) == (Decimal("0.42"), Decimal("4.58"), 1)
+        assert held.balance_usd == Decimal("5") and isinstance(held.available_usd, Decimal)
+        client.jobs.cancel(job)
+        after = client.account.retrieve()
+        assert (after.held_usd, after.available_usd, after.pending_holds) == (0, Decimal("5"), 0)
+        assert after.spent_this_month_usd == 0 and len(after.month) == 7

@@ -13,7 +13,7 @@ import happyhorse
 
 PUBLIC = [
     "APIConnectionError", "APIError", "APIResponseValidationError", "APIStatusError", "APITimeoutError",
-    "AsyncClient", "AuthenticationError", "BadRequestError", "Client", "ConflictError", "EngineInfo",
+    "Account", "AsyncClient", "AuthenticationError", "BadRequestError", "Client", "ConflictError", "EngineInfo",
     "HappyHorseError", "InsufficientCreditsError", "InternalServerError", "Job", "JobCancelledError", "JobError",
     "JobFailedError", "JobList", "JobNotCompletedError", "JobRequest", "JobResult", "JobStatus", "Model",
     "NotFoundError", "PayloadTooLargeError", "PermissionDeniedError", "RateLimitError", "UnprocessableEntityError",

@@ -28,6 +28,7 @@ from happyhorse.client._exceptions import (
     WaitTimeoutError,
 )
 from happyhorse.client._models import (
+    Account,
     EngineInfo,
     Job,
     JobError,
@@ -47,6 +48,7 @@ __all__ = [
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
+    "Account",
     "AsyncClient",
     "AuthenticationError",
     "BadRequestError",

@@ -1,4 +1,4 @@
-"""``Client`` and ``AsyncClient``: configuration plus the resources ``videos``, ``jobs``, ``models``, ``uploads``."""
+"""``Client`` and ``AsyncClient``: configuration plus the resources ``videos``, ``jobs``, ``models``, ``uploads``, ``account``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from types import TracebackType
 import httpx
 
 from happyhorse.client._base_client import DEFAULT_MAX_RETRIES, AsyncAPIClient, SyncAPIClient
+from happyhorse.client.resources.account import AccountResource, AsyncAccountResource
 from happyhorse.client.resources.jobs import AsyncJobs, Jobs
 from happyhorse.client.resources.models import AsyncModels, Models
 from happyhorse.client.resources.uploads import AsyncUploads, Uploads
@@ -28,6 +29,7 @@ class Client(SyncAPIClient):
     jobs: Jobs
     models: Models
     uploads: Uploads
+    account: AccountResource
 
     def __init__(
         self,
@@ -47,6 +49,7 @@ class Client(SyncAPIClient):
         self.jobs = Jobs(self)
         self.models = Models(self)
         self.uploads = Uploads(self)
+        self.account = AccountResource(self)
 
     def with_options(self, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None) -> Client:
         """A client with other settings that shares this one's connection pool."""
@@ -76,6 +79,7 @@ class AsyncClient(AsyncAPIClient):
     jobs: AsyncJobs
     models: AsyncModels
     uploads: AsyncUploads
+    account: AsyncAccountResource
 
     def __init__(
         self,
@@ -95,6 +99,7 @@ class AsyncClient(AsyncAPIClient):
         self.jobs = AsyncJobs(self)
         self.models = AsyncModels(self)
         self.uploads = AsyncUploads(self)
+        self.account = AsyncAccountResource(self)
 
     def with_options(
         self, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None

@@ -1,4 +1,4 @@
-"""Typed objects the API returns (SPEC §5): jobs, their results, models, uploads.
+"""Typed objects the API returns (SPEC §5): jobs, their results, models, uploads, the account.
 
 Every model accepts fields it does not know (a newer server may add some) and
 keeps them, so ``model_dump()`` round-trips what the server sent. Timestamps
@@ -8,11 +8,13 @@ are parsed into timezone-aware :class:`~datetime.datetime` objects.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
+    "Account",
     "EngineInfo",
     "Job",
     "JobError",
@@ -231,3 +233,28 @@ class JobList(_APIObject):
     """Whether another page follows."""
     last_id: str | None = None
     """The last job id on this page: pass it as ``after`` for the next page."""
+
+
+class Account(_APIObject):
+    """The caller's account (``GET /v1/account``). Amounts are exact decimals in USD."""
+
+    object: Literal["account"] = "account"
+    """Always ``account``."""
+    account_id: str
+    """``acc_...``."""
+    name: str
+    """The account's name."""
+    currency: Literal["USD"] = "USD"
+    """The currency of every amount."""
+    balance_usd: Decimal
+    """Credit granted minus what completed jobs cost."""
+    held_usd: Decimal
+    """Reserved for the account's queued and running jobs."""
+    available_usd: Decimal
+    """Balance minus held: what new jobs may spend."""
+    pending_holds: int
+    """How many jobs hold credit now."""
+    spent_this_month_usd: Decimal
+    """Charged for jobs completed since the month began (UTC)."""
+    month: str
+    """The month ``spent_this_month_usd`` covers, ``YYYY-MM`` (UTC)."""
