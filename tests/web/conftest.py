@@ -3,13 +3,15 @@
 The browser is Debian's ``/usr/bin/chromium`` driven by Playwright (never
 ``playwright install``; CI installs the ``chromium`` package). Set
 ``HAPPYHORSE_TEST_BROWSER=0`` to skip the browser tests on a machine without it.
-Screenshots go to ``docs/screenshots/`` (``HAPPYHORSE_SCREENSHOTS_DIR`` to change).
+Screenshots go to a temporary folder; ``HAPPYHORSE_SCREENSHOTS_DIR=docs/screenshots``
+refreshes the ones docs/web.md shows (a plain test run leaves the tree clean).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +24,7 @@ from happyhorse.testing import LiveService, running_service
 
 CHROMIUM = os.environ.get("HAPPYHORSE_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-SCREENSHOTS = Path(os.environ.get("HAPPYHORSE_SCREENSHOTS_DIR", Path(__file__).parents[2] / "docs" / "screenshots"))
+SCREENSHOTS = Path(os.environ.get("HAPPYHORSE_SCREENSHOTS_DIR", Path(tempfile.gettempdir()) / "happyhorse-screenshots"))
 PASSWORD = "correct horse battery staple"
 
 

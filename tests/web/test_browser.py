@@ -4,7 +4,7 @@ One flow, in the order a new user goes: sign up → create a key and copy it →
 the playground's t2v, i2v (an uploaded image) and r2v (three images) → each
 video plays for its duration with sound → the usage page shows the charges and
 the balance went down by exactly their price → a revoked key stops working.
-Screenshots of each page land in docs/screenshots/.
+Screenshots of each page are taken (HAPPYHORSE_SCREENSHOTS_DIR=docs/screenshots refreshes docs/web.md's).
 """
 
 from __future__ import annotations
