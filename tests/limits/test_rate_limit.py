@@ -30,6 +30,16 @@ def test_bucket_allows_a_burst_then_the_rate() -> None:
     assert [buckets.take(b"k") for _ in range(4)][-1] > 0
 
 
+def test_wait_time_looks_without_taking() -> None:
+    clock = FakeClock()
+    buckets = TokenBuckets(rate=2.0, burst=2, clock=clock)
+    assert buckets.wait_time(b"new") == 0.0
+    buckets.take(b"k"), buckets.take(b"k")
+    assert buckets.wait_time(b"k") == pytest.approx(0.5) == buckets.wait_time(b"k")  # looking is free
+    clock.now += 0.5
+    assert buckets.wait_time(b"k") == 0.0 and buckets.take(b"k") == 0.0
+
+
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory):
     settings = Settings(data_dir=tmp_path_factory.mktemp("hh-rate"), signing_secret="test-secret",

@@ -61,6 +61,14 @@ class TokenBuckets:
             return 0.0
         return (1.0 - bucket.tokens) / self.rate
 
+    def wait_time(self, name: bytes) -> float:
+        """Seconds until ``name`` has a token (0 if it has one now); takes nothing."""
+        bucket = self._buckets.get(name)
+        if bucket is None:
+            return 0.0
+        tokens = min(self.burst, bucket.tokens + (self._clock() - bucket.updated) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
     def _prune(self, now: float) -> None:
         # A bucket untouched for burst/rate seconds is full again: dropping it changes no answer.
         idle = self.burst / self.rate

@@ -33,10 +33,12 @@ def install(app: FastAPI) -> None:
     (whose ``state.runtime`` is set)."""
     from happyhorse.web import api, pages
     from happyhorse.web.middleware import SessionCookieMiddleware
+    from happyhorse.web.signin_throttle import SignInThrottle
     from happyhorse.web.static_files import mount_static
 
     # The key the sessions' API keys are derived with (see web.sessions): the deployment's signing secret.
     app.state.web_secret = app.state.runtime.settings.resolved_signing_secret()
+    app.state.signin_throttle = SignInThrottle()
     mount_static(app)
     app.include_router(pages.router)
     app.include_router(api.router)

@@ -121,10 +121,17 @@ async def signin(request: Request) -> Response:
     next_path = str(form.get("next") or "")
     if not pre_session_token_matches(request, str(form.get(CSRF_FIELD, ""))):
         return _csrf_refused(request, "signin")
-    runtime = request.app.state.runtime
+    runtime, throttle = request.app.state.runtime, request.app.state.signin_throttle
+    address = request.client.host if request.client else ""
+    if wait := throttle.retry_after(email, address):
+        response = _auth_form(request, "signin", email=email, status=429, next_path=next_path,
+                              error=f"Too many failed sign-ins. Please try again in {wait} seconds.")
+        response.headers["Retry-After"] = str(wait)
+        return response
     try:
         user = await run_in_threadpool(authenticate_user, runtime.db, email, password)
     except ServiceError as error:
+        throttle.failed(email, address)
         return _auth_form(request, "signin", error=error.message, email=email, status=401, next_path=next_path)
     return await run_in_threadpool(_signed_in, request, user, next_path)
 
