@@ -99,6 +99,7 @@ jobs = Table(
     Column("result", JSON, nullable=True),
     Index("ix_jobs_status_priority_created", "status", "priority", "created_at"),
     Index("ix_jobs_account_id_id", "account_id", "id"),
+    Index("ix_jobs_completed_at", "completed_at"),  # the orphan sweep walks ended jobs by it
 )
 
 outputs = Table(
