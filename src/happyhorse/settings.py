@@ -46,6 +46,10 @@ class Settings:
     heartbeat_seconds: float = 10.0
     max_attempts: int = 3
     shutdown_grace_seconds: float = 30.0
+    storage_sweep_interval_seconds: float = 300.0
+    """How often each worker deletes a batch of orphaned files (see :mod:`happyhorse.storage.sweep`); 0: never."""
+    storage_sweep_grace_seconds: float = 3600.0
+    """How long a job must have ended (an upload must have been stored) before its orphaned files are deleted."""
     allow_signup: bool = True
     """Let anyone create an account from the web sign-up page (``--no-signup`` turns it off)."""
     signup_credit_usd: Decimal = Decimal(0)

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from happyhorse.billing.holds import ensure_affordable, take_hold
-from happyhorse.billing.idempotency import KeyClaim, abandon_claim, claim_key, complete_claim, request_fingerprint
+from happyhorse.billing.idempotency import (
+    KeyClaim,
+    abandon_claim,
+    abandon_claim_later,
+    claim_key,
+    complete_claim,
+    request_fingerprint,
+)
 from happyhorse.generation_request import GenerationRequest
 from happyhorse.ids import new_id
 from happyhorse.inputs.datauri import parse_data_uri
@@ -71,8 +78,10 @@ def submit_idempotent(
     except BaseException:
         try:
             abandon_claim(runtime.db, claim)
-        except Exception:  # the original error matters more; the claim times out on its own
-            log.warning("could not free idempotency key after a failed submit", exc_info=True)
+        except Exception:  # the original error matters more (the database is away, most likely)
+            log.warning("could not free idempotency key after a failed submit; retrying in the background",
+                        exc_info=True)
+            abandon_claim_later(runtime.db, claim)
         raise
     return Submitted(job, position)
 

@@ -29,6 +29,7 @@ from happyhorse.errors import ServiceError
 from happyhorse.jobs.model import ClaimedJob
 from happyhorse.media.encode import EncodedVideo, encode_clip
 from happyhorse.runtime import Runtime
+from happyhorse.storage.sweep import OrphanSweeper
 from happyhorse.worker_inputs import InputError, load_inputs, output_size
 
 log = logging.getLogger("happyhorse.worker")
@@ -38,6 +39,10 @@ log = logging.getLogger("happyhorse.worker")
 ENGINE_PROGRESS_SHARE = 95
 CANCEL_POLL_SECONDS = 0.25
 STORAGE_FULL_CODE = "storage_full"
+# The work loop's back-off after an error (a database restart): doubling from the
+# first, capped so that a worker is back at work within seconds of the database.
+LOOP_RETRY_SECONDS = 0.5
+LOOP_RETRY_MAX_SECONDS = 2.0
 # "No space" and "over quota" both mean the output disk takes no more bytes.
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
@@ -82,11 +87,15 @@ class Worker:
         self.stop = threading.Event()
         self.abort = threading.Event()
         self._next_reap = 0.0
+        self._sweeper: OrphanSweeper | None = None
+        # Not at start: a worker that crashes and restarts in a loop should not sweep each time.
+        self._next_sweep = time.monotonic() + runtime.settings.storage_sweep_interval_seconds
 
     def run(self) -> None:
         """Work until :attr:`stop` is set."""
         settings = self.runtime.settings
         log.info("worker %s ready (engine %s)", self.worker_id, self.engine.name)
+        failures = 0  # in a row: the back-off grows with them, and only the first gets a traceback
         while not self.stop.is_set():
             try:
                 self.reap_if_due()
@@ -94,15 +103,23 @@ class Worker:
                     self.worker_id, lease_seconds=settings.lease_seconds, engine=self.engine.name,
                     max_running_per_account=settings.max_running_jobs_per_account,
                 )
+                failures = 0
                 if lease is None:
                     self.runtime.queue.wait_for_work(timeout=0.5)
                     continue
                 self.run_job(lease)
-            except Exception:
-                # A database or storage outage must not end the worker. A job it
-                # was finishing keeps its lease until the reaper takes it back.
-                log.exception("worker %s: error in the work loop; retrying in 1s", self.worker_id)
-                self.stop.wait(1.0)
+            except Exception as exc:
+                # A database or storage outage (a PostgreSQL restart) must not end the
+                # worker: back off and retry until it is over. A job it was finishing
+                # keeps its lease until the reaper takes it back.
+                failures += 1
+                delay = min(LOOP_RETRY_MAX_SECONDS, LOOP_RETRY_SECONDS * 2 ** (failures - 1))
+                if failures == 1:
+                    log.exception("worker %s: error in the work loop; retrying in %.1fs", self.worker_id, delay)
+                else:
+                    log.warning("worker %s: still failing (%d in a row: %s); retrying in %.1fs", self.worker_id,
+                                failures, _first_line(exc), delay)
+                self.stop.wait(delay)
         log.info("worker %s stopped", self.worker_id)
 
     def reap_if_due(self) -> None:
@@ -115,6 +132,29 @@ class Worker:
             for name in ("requeued", "failed", "cancelled"):
                 if getattr(result, name):
                     log.warning("reaper %s expired jobs: %s", name, ", ".join(getattr(result, name)))
+        self.sweep_if_due()
+
+    def sweep_if_due(self) -> None:
+        """Every ``storage_sweep_interval_seconds``, delete one bounded batch of orphaned files."""
+        settings = self.runtime.settings
+        now = time.monotonic()
+        if settings.storage_sweep_interval_seconds <= 0 or now < self._next_sweep:
+            return
+        self._next_sweep = now + settings.storage_sweep_interval_seconds
+        if self._sweeper is None:
+            self._sweeper = OrphanSweeper(
+                self.runtime.db, self.runtime.storage, grace_seconds=settings.storage_sweep_grace_seconds
+            )
+        try:
+            report = self._sweeper.sweep_once()
+        except Exception:
+            # Housekeeping: a failed pass must not keep the worker from its jobs.
+            log.warning("storage sweep failed; trying again in %.0fs", settings.storage_sweep_interval_seconds,
+                        exc_info=True)
+            return
+        if report.deleted or report.debris:
+            log.info("storage sweep deleted %d orphaned files (%d bytes) and %d leftovers of unfinished writes",
+                     len(report.deleted), report.bytes_deleted, len(report.debris))
 
     def run_job(self, lease: ClaimedJob) -> str:
         """Run one claimed job to its end; returns what happened (for logs and tests)."""
@@ -232,6 +272,11 @@ class Worker:
         return path
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
 def _spec_for(request: dict, images: list, engine_name: str) -> GenerationSpec:
     width, height, aspect_ratio = output_size(request, images)
     return GenerationSpec(
@@ -265,6 +310,7 @@ class _LeaseWatcher:
         settings = self.runtime.settings
         extended_at = time.monotonic()  # the claim set the lease; each heartbeat renews it
         next_beat = extended_at + settings.heartbeat_seconds
+        failures = 0
         while not self._done.wait(CANCEL_POLL_SECONDS):
             try:
                 if time.monotonic() >= next_beat:
@@ -275,9 +321,15 @@ class _LeaseWatcher:
                         extended_at = time.monotonic()
                 else:
                     alive, cancel = self.runtime.queue.lease_state(self.lease)
-            except Exception:
-                # A database hiccup: keep trying until the lease would expire anyway.
-                log.warning("heartbeat for %s failed", self.lease.job.id, exc_info=True)
+                failures = 0
+            except Exception as exc:
+                # A database hiccup: keep trying until the lease would expire anyway
+                # (one traceback per streak: the watcher looks four times a second).
+                failures += 1
+                if failures == 1:
+                    log.warning("heartbeat for %s failed", self.lease.job.id, exc_info=True)
+                else:
+                    log.debug("heartbeat for %s failed again: %s", self.lease.job.id, _first_line(exc))
                 alive, cancel = True, False
             if time.monotonic() - extended_at >= settings.lease_seconds:
                 # Heartbeats kept failing for a whole lease: the lease is gone by now

@@ -187,3 +187,42 @@ def chaos(database_url: str, tmp_path: Path) -> Iterator[Chaos]:
     finally:
         pool.close()
         runtime.close()
+
+
+# --- A private PostgreSQL cluster (tests/chaos/pg_cluster.py): one a test may restart. ---
+
+
+@pytest.fixture
+def private_cluster() -> Iterator[Any]:
+    """A PostgreSQL server of this test's own (never the shared one), destroyed afterwards."""
+    if os.environ.get("HAPPYHORSE_TEST_POSTGRES", "1") == "0":
+        pytest.skip("HAPPYHORSE_TEST_POSTGRES=0")
+    from .pg_cluster import ClusterUnavailable, PrivateCluster
+
+    try:
+        cluster = PrivateCluster.create()
+    except ClusterUnavailable as exc:
+        pytest.skip(f"no private PostgreSQL cluster: {exc}")
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def pg_chaos(private_cluster: Any, tmp_path: Path) -> Iterator[Chaos]:
+    """Like ``chaos``, on the private cluster (migrated, an account with credit, a worker pool)."""
+    data_dir = tmp_path / "data"
+    settings = Settings(data_dir=data_dir, database_url=private_cluster.url, signing_secret="chaos", engine="stub",
+                        lease_seconds=LEASE_SECONDS, heartbeat_seconds=HEARTBEAT_SECONDS)
+    runtime = Runtime.open(settings)  # migrates
+    account = create_account(runtime.db, "chaos")
+    grant_credits(runtime.db, account.id, Decimal("100000"))
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    pool = WorkerPool(data_dir, private_cluster.url, logs)
+    try:
+        yield Chaos(runtime, account.id, pool)
+    finally:
+        pool.close()
+        runtime.close()

@@ -4,6 +4,12 @@ Handlers turn :class:`~happyhorse.errors.ServiceError`, FastAPI's own
 validation errors, Starlette's HTTP errors and anything unexpected into the
 same JSON shape. An unexpected exception is logged with its request id and
 answered 500 ``internal_error`` without internals.
+
+A database that is away (restarted, unreachable) is answered 503
+``database_unavailable`` with ``Retry-After``: the driver's connection and
+operational errors, SQLAlchemy's wrappers of them, any DBAPI error that cost
+the connection, and an error raised while handling one of those (such as
+SQLAlchemy's ``PendingRollbackError`` on the connection the server dropped).
 """
 
 from __future__ import annotations
@@ -69,7 +75,57 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     return error_response(error, request)
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """Any other DBAPI error: 503 if it cost the connection, else a bug (500)."""
+    if getattr(exc, "connection_invalidated", False):
+        return await _database_unavailable(request, exc)
+    return await _unexpected_error(request, exc)
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    """The exception classes that mean "the database is away" (not "the query is wrong")."""
+    import sqlite3
+
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    # PoolTimeout: every pooled connection stayed busy past the pool's wait (a database that
+    # crawls). The polling path (jobs/polling.py) talks to the driver directly: its errors arrive unwrapped.
+    errors: list[type[Exception]] = [OperationalError, InterfaceError, DisconnectionError, PoolTimeout,
+                                     sqlite3.OperationalError]
+    try:
+        import psycopg
+    except ImportError:  # the postgres extra is not installed
+        pass
+    else:
+        # OperationalError covers refused connections, AdminShutdown ("terminating connection
+        # due to administrator command"), CannotConnectNow ("the database system is starting up").
+        errors += [psycopg.OperationalError, psycopg.InterfaceError]
+    return tuple(errors)
+
+
+def caused_by_database_outage(exc: BaseException) -> bool:
+    """Whether ``exc``, or an error it was raised from or while handling, means the database is away."""
+    from sqlalchemy.exc import DBAPIError
+
+    unavailable = _database_errors()
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, unavailable) or (isinstance(current, DBAPIError) and current.connection_invalidated):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    if caused_by_database_outage(exc):
+        # E.g. cleanup code that tripped over the connection the server had dropped: still an
+        # outage for the client (503, retry), but logged in full so the cleanup gets fixed.
+        log.warning("database unavailable in %s %s (request %s), surfacing as %s", request.method, request.url.path,
+                    request_id_of(request), exc.__class__.__name__, exc_info=exc)
+        return await _database_unavailable(request, exc)
     log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id_of(request))
     error = ServiceError("internal_error", "the server failed to handle this request; it has been logged, please retry")
     return error_response(error, request)
@@ -80,21 +136,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     # A database that is away (restart, network) is a 503 the client can retry, not a 500.
-    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+    from sqlalchemy.exc import DBAPIError
 
-    database_errors: list[type[Exception]] = [OperationalError, InterfaceError, DisconnectionError]
-    # The polling path (jobs/polling.py) talks to the driver directly: its errors arrive unwrapped.
-    import sqlite3
-
-    database_errors.append(sqlite3.OperationalError)
-    try:
-        import psycopg
-
-        database_errors += [psycopg.OperationalError, psycopg.InterfaceError]
-    except ImportError:  # the postgres extra is not installed
-        pass
-    for database_error in database_errors:
+    for database_error in _database_errors():
         app.add_exception_handler(database_error, _database_unavailable)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
 

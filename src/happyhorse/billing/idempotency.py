@@ -145,6 +145,32 @@ def abandon_claim(engine: Engine, claim: KeyClaim) -> None:
         )
 
 
+ABANDON_RETRY_SECONDS = 1.0
+
+
+def abandon_claim_later(engine: Engine, claim: KeyClaim, *, every: float = ABANDON_RETRY_SECONDS,
+                        within: float = IN_FLIGHT_TIMEOUT_SECONDS) -> threading.Thread:
+    """Keep trying :func:`abandon_claim` in the background (the database is away right now).
+
+    Without it the key would stay in flight until :data:`IN_FLIGHT_TIMEOUT_SECONDS`, and the
+    client's retries with that key would get 409s for minutes after the database came back.
+    Safe whenever it lands: it deletes only this claim's row, and only while still in flight."""
+
+    def retry() -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            time.sleep(every)
+            try:
+                abandon_claim(engine, claim)
+                return
+            except Exception:  # still away; the in-flight timeout is the last resort
+                continue
+
+    thread = threading.Thread(target=retry, name="idempotency-abandon", daemon=True)
+    thread.start()
+    return thread
+
+
 def in_flight() -> Conflict:
     return Conflict(
         "idempotency_key_in_flight",

@@ -2,7 +2,7 @@
 
 Client commands (``generate``, ``jobs``, ``models``) use the SDK and work on
 the base install. Operator commands (``serve``, ``api``, ``worker``,
-``accounts``, ``keys``, ``credits``, ``users``, ``weights``, ``db``) import the
+``accounts``, ``keys``, ``credits``, ``users``, ``weights``, ``db``, ``storage``) import the
 server packages only when they run, so ``happyhorse --help`` works without them.
 """
 
@@ -13,6 +13,7 @@ import typer
 from happyhorse.cli import admin, credits, server
 from happyhorse.cli import generate as generate_command
 from happyhorse.cli import jobs as jobs_commands
+from happyhorse.cli.storage import storage_app
 from happyhorse.cli.users import users_app
 from happyhorse.cli.weights import weights_app
 
@@ -32,6 +33,7 @@ app.add_typer(admin.keys_app, name="keys")
 app.add_typer(credits.credits_app, name="credits")
 app.add_typer(users_app, name="users")
 app.add_typer(admin.db_app, name="db")
+app.add_typer(storage_app, name="storage")
 app.add_typer(weights_app, name="weights")
 
 

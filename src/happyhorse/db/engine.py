@@ -3,6 +3,13 @@
 SQLite runs in WAL mode with a busy timeout, and every transaction starts with
 ``BEGIN IMMEDIATE`` (except those marked read-only): a deferred transaction that later upgrades to a write
 ignores the busy timeout and fails with "database is locked" under contention.
+
+PostgreSQL connections are checked before each use (``pool_pre_ping``): after
+a server restart the first checkout finds its pooled connection dead, throws
+the whole pool's older connections away and connects afresh, so no request
+fails on a connection that died while idle. A refused or timed-out connect
+raises ``OperationalError`` at once (the API answers 503; workers back off),
+never a hang: ``connect_timeout`` bounds a connect to a host that does not answer.
 """
 
 from __future__ import annotations
@@ -10,7 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+
+CONNECT_TIMEOUT_SECONDS = 10
+"""How long a PostgreSQL connect may wait for a server that does not answer (a URL's own
+``?connect_timeout=`` wins)."""
 
 
 def normalize_database_url(url: str) -> str:
@@ -29,7 +40,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     url = normalize_database_url(url)
     if url.startswith("sqlite"):
         return _make_sqlite_engine(url)
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    connect_args: dict[str, object] = {}
+    if "connect_timeout" not in make_url(url).query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                         connect_args=connect_args)
 
 
 def _make_sqlite_engine(url: str) -> Engine:

@@ -94,12 +94,23 @@ def _polling_connection(engine: Engine) -> Iterator[Any]:
     A SQLite connection in autocommit mode runs each SELECT in its own snapshot
     and holds no lock between queries, so keeping one per thread (the event
     loop's, mostly) is safe and saves the pool's checkout and reset. Over a
-    network the pool's bookkeeping is small next to the round trip."""
+    network the pool's bookkeeping is small next to the round trip.
+
+    A connection the server dropped (a restart: "terminating connection due to
+    administrator command") is thrown away rather than handed back to the pool,
+    whose reset would fail and log a traceback for every poll of the outage;
+    the next checkout connects afresh (``pool_pre_ping``)."""
     if engine.dialect.name != "sqlite":
         raw = engine.raw_connection()
         try:
             yield raw
-        finally:
+        except Exception as exc:
+            if _is_disconnect(engine, raw, exc):
+                raw.invalidate(exc)  # also gives it back to the pool, as a slot to reconnect
+            else:
+                raw.close()
+            raise
+        else:
             raw.close()  # back to the pool, which rolls back anything left open
         return
     kept: weakref.WeakKeyDictionary[Engine, Any] = getattr(_per_thread, "connections", None) or weakref.WeakKeyDictionary()
@@ -113,6 +124,11 @@ def _polling_connection(engine: Engine) -> Iterator[Any]:
         kept.pop(engine, None)
         raw.invalidate()
         raise
+
+
+def _is_disconnect(engine: Engine, raw: Any, exc: Exception) -> bool:
+    dbapi = engine.dialect.loaded_dbapi
+    return isinstance(exc, dbapi.Error) and engine.dialect.is_disconnect(exc, raw.dbapi_connection, None)
 
 
 def _sql_for(engine: Engine) -> str:

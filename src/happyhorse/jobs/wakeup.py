@@ -8,6 +8,12 @@ worker woken then would find nothing and sleep a whole poll interval. So a
 pending wake-up is marked on the connection, promoted at ``commit``, and
 delivered on the first sign that the commit is over: the connection going back
 to the pool, or beginning its next transaction. A rollback drops it.
+
+A connection the server dropped (a database restart) is invalidated, and
+reading its ``info`` then raises ``PendingRollbackError``, which would hide
+the real error from the caller (a 500 instead of a 503): the hooks never
+touch an invalidated connection, and wake the waiters instead (the commit
+may have happened; a spare wake-up costs one look at the queue).
 """
 
 from __future__ import annotations
@@ -53,11 +59,15 @@ class CommitSignal:
             conn.info[self._key] = _COMMITTED
 
     def _on_rollback(self, conn: Connection) -> None:
-        if conn.info.pop(self._key, None) == _COMMITTED:
+        if conn.invalidated:
+            # Its info went with the connection; whether a marked commit happened is unknown.
+            self.set()
+        elif conn.info.pop(self._key, None) == _COMMITTED:
             self.set()
 
     def _on_begin(self, conn: Connection) -> None:
-        self._deliver(conn.info)
+        if not conn.invalidated:
+            self._deliver(conn.info)
 
     def _on_checkin(self, _dbapi_connection: Any, record: Any) -> None:
         if record is not None:

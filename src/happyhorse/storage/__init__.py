@@ -6,7 +6,7 @@ default) and :class:`MemoryStorage` (the fake for tests) implement it.
 URLs that :mod:`happyhorse.api.files` serves.
 """
 
-from happyhorse.storage.base import ObjectNotFound, Storage, StoredObject, validate_key
+from happyhorse.storage.base import ListedObject, ObjectNotFound, Storage, StoredObject, validate_key
 from happyhorse.storage.local import LocalStorage
 from happyhorse.storage.memory import MemoryStorage
 from happyhorse.storage.signing import (
@@ -17,6 +17,7 @@ from happyhorse.storage.signing import (
 )
 
 __all__ = [
+    "ListedObject",
     "LocalStorage",
     "MemoryStorage",
     "ObjectNotFound",

@@ -47,6 +47,16 @@ class StoredObject:
     """A strong validator, quoted as in HTTP (``'"…"'``); changes whenever the content may have."""
 
 
+@dataclass(frozen=True)
+class ListedObject:
+    """One object as :meth:`Storage.list_objects` sees it (what an S3 listing returns)."""
+
+    key: str
+    bytes: int
+    modified_at: float
+    """When the object was last written, in seconds since the epoch, by the store's clock."""
+
+
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -75,6 +85,20 @@ def validate_key(key: str) -> str:
         if segment.startswith("."):
             raise ValueError(f"storage key segments must not start with '.', got {key!r}")
     return key
+
+
+def validate_prefix(prefix: str) -> str:
+    """Return ``prefix`` unchanged if some valid key could start with it, else raise ``ValueError``.
+
+    ``""`` (everything) and prefixes ending in ``/`` (a "folder") are allowed;
+    the rest of the prefix follows the key rules, so a prefix can never
+    reach outside the store or into hidden names.
+    """
+    if not isinstance(prefix, str):
+        raise ValueError("storage prefix must be a string")
+    if prefix:
+        validate_key(prefix[:-1] if prefix.endswith("/") else prefix)
+    return prefix
 
 
 def check_content_type(content_type: str) -> str:
@@ -141,4 +165,16 @@ class Storage(Protocol):
 
     def local_path(self, key: str) -> Path | None:
         """The object's file on this machine's disk, or ``None`` for stores that are not on local disk."""
+        ...
+
+    def list_objects(self, prefix: str, *, start_after: str | None = None) -> Iterator[ListedObject]:
+        """Every object whose key starts with ``prefix``, in ascending key order (by code point).
+
+        ``prefix`` is a plain string prefix, as in S3's ListObjectsV2:
+        ``"outputs/job_1"`` also matches ``"outputs/job_10/..."``; end it with
+        ``/`` to list one "folder". ``start_after`` skips every key up to and
+        including it (a cursor for listing in batches). The prefix is checked
+        when this is called (``ValueError`` if no valid key could start with
+        it); objects written or deleted during the listing may or may not appear.
+        """
         ...

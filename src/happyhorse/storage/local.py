@@ -5,14 +5,18 @@ other tools (and :meth:`LocalStorage.local_path`) can read it directly. Its
 content type lives in a hidden sidecar next to it,
 ``<root>/outputs/job_x/.video.mp4.content-type``; hidden names cannot clash
 with keys because :func:`~happyhorse.storage.base.validate_key` forbids
-segments that start with a dot.
+segments that start with a dot. Folders exist only while they hold
+something: deleting the last object in one removes it (and any parents it
+leaves empty).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,14 +24,22 @@ from typing import BinaryIO
 
 from happyhorse.storage.base import (
     CHUNK_SIZE,
+    ListedObject,
     ObjectNotFound,
     StoredObject,
     check_content_type,
     check_range,
     validate_key,
+    validate_prefix,
 )
 
 _SIDECAR_SUFFIX = ".content-type"
+# Hidden names a write leaves if its process dies half way (see list_debris).
+_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]+\.tmp")
+_SIDECAR_NAME = re.compile(rf"\.(?P<name>.+){re.escape(_SIDECAR_SUFFIX)}")
+# A writer whose folder was removed under it (the last object in it deleted at
+# that moment) creates the folder again and retries, this many times in all.
+_WRITE_TRIES = 3
 _FALLBACK_CONTENT_TYPE = "application/octet-stream"
 
 _Writer = Callable[[BinaryIO], object]
@@ -73,6 +85,7 @@ class LocalStorage:
             path.unlink()
         with contextlib.suppress(FileNotFoundError):
             _sidecar(path).unlink()
+        self._remove_empty_folders(path.parent)
 
     # -- reading ---------------------------------------------------------
 
@@ -122,6 +135,48 @@ class LocalStorage:
         self._stat_file(key, path)
         return path
 
+    def list_objects(self, prefix: str, *, start_after: str | None = None) -> Iterator[ListedObject]:
+        folder, _, partial = validate_prefix(prefix).rpartition("/")
+        start = self.root.joinpath(*folder.split("/")) if folder else self.root
+        return _walk(start, f"{folder}/" if folder else "", partial, start_after)
+
+    # -- leftovers of unfinished writes ---------------------------------
+    # Not part of the Storage protocol: S3 has the same problem as incomplete
+    # multipart uploads, which a bucket lifecycle rule removes.
+
+    def list_debris(self, prefix: str, *, older_than: float) -> list[str]:
+        """Hidden files under the folder ``prefix`` that a write killed half way left behind.
+
+        That is temp files, and content-type sidecars whose object does not
+        exist, last modified before ``older_than`` (epoch seconds): a write
+        in progress has fresh ones. Paths are relative to the root, sorted.
+        """
+        if prefix and not prefix.endswith("/"):
+            raise ValueError(f"debris is listed by folder: the prefix must end with '/', got {prefix!r}")
+        validate_prefix(prefix)
+        start = self.root.joinpath(*prefix[:-1].split("/")) if prefix else self.root
+        found: list[str] = []
+        for folder, _, names in os.walk(start):
+            for name in names:
+                path = Path(folder, name)
+                sidecar = _SIDECAR_NAME.fullmatch(name)
+                if not (_TEMP_NAME.fullmatch(name) or (sidecar and not path.with_name(sidecar["name"]).exists())):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_mtime < older_than:
+                        found.append(path.relative_to(self.root).as_posix())
+        return sorted(found)
+
+    def remove_debris(self, name: str) -> None:
+        """Delete one file that :meth:`list_debris` named (a no-op if it is gone)."""
+        folder, _, base = name.rpartition("/")
+        if not (_TEMP_NAME.fullmatch(base) or _SIDECAR_NAME.fullmatch(base)):
+            raise ValueError(f"not an unfinished write's leftover: {name!r}")
+        path = (self._path(folder) if folder else self.root) / base
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        self._remove_empty_folders(path.parent)
+
     # -- helpers ---------------------------------------------------------
 
     def _path(self, key: str) -> Path:
@@ -137,10 +192,26 @@ class LocalStorage:
             raise ObjectNotFound(key)
         return st
 
+    def _remove_empty_folders(self, folder: Path) -> None:
+        """Remove ``folder`` and then each parent below the root, while they are empty."""
+        while folder != self.root and folder.is_relative_to(self.root):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or already gone): the folders above are in use too
+                return
+            folder = folder.parent
+
     @staticmethod
     def _write_atomically(path: Path, content_type: str, write: _Writer) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _replace_with(_sidecar(path), lambda dst: dst.write(content_type.encode("ascii")))
+        for attempt in range(_WRITE_TRIES):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                # Once the sidecar is in, the folder is not empty and stays.
+                _replace_with(_sidecar(path), lambda dst: dst.write(content_type.encode("ascii")))
+                break
+            except FileNotFoundError:
+                if attempt == _WRITE_TRIES - 1:
+                    raise
         _replace_with(path, write)
 
 
@@ -162,6 +233,39 @@ def _replace_with(path: Path, write: _Writer) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _walk(folder: Path, key_prefix: str, partial: str, start_after: str | None) -> Iterator[ListedObject]:
+    """The objects under ``folder`` (whose keys start with ``key_prefix``) in key order.
+
+    Only names starting with ``partial`` count at this level; hidden names
+    (sidecars, temp files) and names that are not valid keys are skipped.
+    """
+    try:
+        with os.scandir(folder) as scan:
+            entries = [e for e in scan if e.name.startswith(partial) and not e.name.startswith(".")]
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    # Sorted as their keys sort: every key in a folder starts with "name/".
+    folders = {e.name for e in entries if e.is_dir(follow_symlinks=False)}
+    entries.sort(key=lambda e: f"{e.name}/" if e.name in folders else e.name)
+    for entry in entries:
+        key = key_prefix + entry.name
+        if entry.name in folders:
+            below = f"{key}/"
+            if start_after is not None and below < start_after and not start_after.startswith(below):
+                continue  # every key in this folder sorts before the cursor
+            yield from _walk(Path(entry.path), below, "", start_after)
+            continue
+        if start_after is not None and key <= start_after:
+            continue
+        try:
+            validate_key(key)
+            st = entry.stat()
+        except (ValueError, FileNotFoundError):
+            continue  # a name no key can have, or deleted while we listed
+        if stat.S_ISREG(st.st_mode):
+            yield ListedObject(key=key, bytes=st.st_size, modified_at=st.st_mtime)
 
 
 def _read_chunks(f: BinaryIO, start: int, length: int) -> Iterator[bytes]:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from happyhorse.storage.base import (
     CHUNK_SIZE,
+    ListedObject,
     ObjectNotFound,
     StoredObject,
     check_content_type,
     check_range,
     validate_key,
+    validate_prefix,
 )
 
 
@@ -23,10 +26,13 @@ class MemoryStorage:
     Behaves like :class:`~happyhorse.storage.local.LocalStorage` in every way
     the protocol promises (same key rules, same errors), except that
     :meth:`local_path` is always ``None``, as for a remote store. Thread-safe.
+    ``clock`` stamps each write's modified time (tests pass a fake one).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._objects: dict[str, tuple[bytes, StoredObject]] = {}
+        self._modified: dict[str, float] = {}
+        self._clock = clock
         self._lock = threading.Lock()
 
     def put_file(self, key: str, src_path: Path, content_type: str) -> StoredObject:
@@ -42,6 +48,7 @@ class MemoryStorage:
         info = StoredObject(key=key, bytes=len(data), content_type=content_type, etag=etag)
         with self._lock:
             self._objects[key] = (data, info)
+            self._modified[key] = self._clock()
         return info
 
     def get_bytes(self, key: str) -> bytes:
@@ -62,6 +69,7 @@ class MemoryStorage:
         validate_key(key)
         with self._lock:
             self._objects.pop(key, None)
+            self._modified.pop(key, None)
 
     def open_range(self, key: str, start: int, end_inclusive: int) -> Iterator[bytes]:
         data = self._get(key)[0]
@@ -71,6 +79,16 @@ class MemoryStorage:
     def local_path(self, key: str) -> Path | None:
         self._get(key)
         return None
+
+    def list_objects(self, prefix: str, *, start_after: str | None = None) -> Iterator[ListedObject]:
+        validate_prefix(prefix)
+        with self._lock:
+            listed = [
+                ListedObject(key=key, bytes=info.bytes, modified_at=self._modified[key])
+                for key, (_, info) in self._objects.items()
+                if key.startswith(prefix) and (start_after is None or key > start_after)
+            ]
+        return iter(sorted(listed, key=lambda obj: obj.key))
 
     def keys(self) -> list[str]:
         """Every stored key, sorted (for assertions in tests)."""

@@ -1,0 +1,54 @@
+"""Operator commands for stored files: ``happyhorse storage sweep``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from happyhorse.cli.options import DatabaseUrl, DataDir, default_dir, make_settings
+from happyhorse.settings import Settings
+
+storage_app = typer.Typer(help="Stored files (outputs and uploads).", no_args_is_help=True)
+
+
+@storage_app.command("sweep")
+def storage_sweep(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be deleted.")] = False,
+    grace: Annotated[
+        float,
+        typer.Option("--grace", metavar="SECONDS", min=0,
+                     help="Leave files of jobs that ended (uploads stored) less than this long ago."),
+    ] = Settings.storage_sweep_grace_seconds,
+    data_dir: DataDir = default_dir(),
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Delete orphaned files: outputs of ended jobs and uploads that no database row points at.
+
+    Prints one line per file, "deleted KEY BYTES" (or "would delete KEY BYTES"
+    with --dry-run; hidden temp files that a killed write left end in "(left
+    by an unfinished write)"), then a summary. Exits 1 if a file could not be deleted.
+    Files of queued and running jobs are never touched.
+    """
+    from happyhorse.runtime import Runtime
+    from happyhorse.storage.sweep import OrphanSweeper
+
+    runtime = Runtime.open(make_settings(data_dir, database_url))
+    try:
+        sweeper = OrphanSweeper(runtime.db, runtime.storage, grace_seconds=grace, lookback_seconds=None,
+                                dry_run=dry_run)
+        report = sweeper.sweep_all()
+    finally:
+        runtime.close()
+    verb = "would delete" if dry_run else "deleted"
+    for obj in report.deleted:
+        typer.echo(f"{verb} {obj.key} {obj.bytes}")
+    for name in report.debris:
+        typer.echo(f"{verb} {name} (left by an unfinished write)")
+    typer.echo(f"{verb} {len(report.deleted)} orphaned files ({report.bytes_deleted} bytes) and "
+               f"{len(report.debris)} leftovers of unfinished writes; "
+               f"checked {report.jobs_checked} ended jobs and {report.uploads_checked} uploads")
+    for key in report.failed:
+        typer.echo(f"error: could not delete {key}", err=True)
+    if report.failed:
+        raise typer.Exit(1)
