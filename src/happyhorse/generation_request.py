@@ -177,8 +177,9 @@ def _parse_number(value: Any, name: str, from_form: bool) -> float | int:
 def _parse_bool(value: Any, name: str, from_form: bool) -> bool:
     if isinstance(value, bool):
         return value
-    if from_form and isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
-        return value.strip().lower() in ("true", "1")
+    # A form field is text: a boolean is spelled as in JSON (OpenAPI's form serialization), any case.
+    if from_form and isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
     raise InvalidRequest("invalid_type", f"{name} must be true or false, got {value!r}", name)
 
 

@@ -57,7 +57,9 @@ def test_a_typo_is_refused_without_touching_the_database(api_only: LiveService, 
         assert _code(client.post("/v1/videos/generations", json={"prompt": "p", "duration": 3})) == "invalid_api_key"
         assert (queries, polled) == ([], [])
         # A well-formed key that does not exist gets the same answer, from the database.
-        assert _code(client.get("/v1/jobs/job_whatever", headers=live.headers(new_key()))) == "invalid_api_key"
+        # (A well-formed job id: a malformed one is a 404 that never reaches the polling query.)
+        missing_job = "job_" + "0" * 26
+        assert _code(client.get(f"/v1/jobs/{missing_job}", headers=live.headers(new_key()))) == "invalid_api_key"
         assert polled and queries
 
 

@@ -18,7 +18,6 @@ from happyhorse.api import files
 from happyhorse.api.errors import RequestIdMiddleware, install_error_handlers
 from happyhorse.api.rate_limit import RateLimitMiddleware
 from happyhorse.api.routes import account, events, generations, health, jobs, models, uploads
-from happyhorse.api.schemas import ErrorEnvelope
 from happyhorse.runtime import Runtime
 from happyhorse.web import install as install_web
 
@@ -33,16 +32,34 @@ Submit a job with `POST /v1/videos/generations`, poll `GET /v1/jobs/{job_id}` un
 `{"error": {"type", "code", "message", "param", "request_id"}}`.
 """
 
-_ERRORS = {
-    status: {"model": ErrorEnvelope, "description": description}
-    for status, description in {
-        400: "invalid field, unknown field, image count or format wrong",
-        401: "missing, malformed, unknown or revoked key",
-        404: "no such job/upload for this account",
-        409: "cancel of an ended job",
-        413: "body or image over its cap",
-        429: "rate limit or queued-jobs cap reached; `Retry-After` says when to retry",
-    }.items()
+def _openapi_document(app: FastAPI) -> dict:
+    """FastAPI's document, finished: the bearer scheme on every ``/v1`` operation, the
+    ``x-request-id`` header on every answer, and no 422 of FastAPI's own (its validation
+    errors are answered 400 in the error envelope, see ``api.errors``)."""
+    if app.openapi_schema is None:
+        document = FastAPI.openapi(app)
+        document.setdefault("components", {})["securitySchemes"] = {
+            "apiKey": {"type": "http", "scheme": "bearer", "description": "an API key, `Authorization: Bearer hh_...`"}
+        }
+        for schema_name in ("HTTPValidationError", "ValidationError"):
+            document["components"].get("schemas", {}).pop(schema_name, None)
+        for path, operations in document["paths"].items():
+            for operation in operations.values():
+                responses = operation["responses"]
+                if "HTTPValidationError" in str(responses.get("422", {})):
+                    del responses["422"]
+                for response in responses.values():
+                    response.setdefault("headers", {})["x-request-id"] = _REQUEST_ID_HEADER
+                if path.startswith("/v1/"):
+                    operation["security"] = [{"apiKey": []}]
+        app.openapi_schema = document
+    return app.openapi_schema
+
+
+_REQUEST_ID_HEADER = {
+    "description": "this request's id (`req_...`), also in every error body; quote it when reporting a problem",
+    "schema": {"type": "string", "pattern": "^req_[0-9a-f]{24}$"},
+    "required": True,
 }
 
 
@@ -62,8 +79,8 @@ def create_app(runtime: Runtime, *, worker: WorkerThread | None = None) -> FastA
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        responses=_ERRORS,
     )
+    app.openapi = lambda: _openapi_document(app)  # type: ignore[method-assign]
     app.state.runtime = runtime
     app.state.storage = runtime.storage
     app.state.signer = runtime.signer

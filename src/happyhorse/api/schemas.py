@@ -7,9 +7,30 @@ responses against them.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from happyhorse.generation_request import MAX_IMAGE_REFERENCE_CHARS
+
+# Whitespace as Python's str.strip() (the parser) sees it: Unicode White_Space (regex \s in
+# JSON Schema validators) plus the separators U+001C..U+001F.
+_WS = r"[\s\x1c-\x1f]"
+
+ImageReference = Annotated[
+    str,
+    WithJsonSchema({
+        "type": "string",
+        "description": "an http(s) URL (at most 2048 characters), a data: URI, or an upload id",
+        # What the parser accepts (surrounding whitespace is trimmed); the bytes are checked later.
+        "anyOf": [
+            {"pattern": rf"^{_WS}*[hH][tT][tT][pP][sS]?://", "maxLength": MAX_IMAGE_REFERENCE_CHARS},
+            {"pattern": rf"^{_WS}*data:"},
+            {"pattern": rf"^{_WS}*upload_[0-9a-z]{{26}}{_WS}*$"},
+        ],
+    }),
+]
 
 
 class GenerationRequestBody(BaseModel):
@@ -17,10 +38,18 @@ class GenerationRequestBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field("happyhorse-1-1", description="happyhorse-1-1 (aliases HappyHorse-1.1, happyhorse-1.1)")
-    prompt: str = Field(..., min_length=1, max_length=2500, description="What to generate; may name character1…character9")
+    model: str = Field(
+        "happyhorse-1-1",
+        # The served model's names, compared without case or surrounding whitespace.
+        pattern=rf"^{_WS}*[hH][aA][pP][pP][yY][hH][oO][rR][sS][eE]-1[-.]1{_WS}*$",
+        description="happyhorse-1-1 (aliases HappyHorse-1.1, happyhorse-1.1; any case)",
+    )
+    prompt: str = Field(
+        ..., min_length=1, max_length=2500, pattern=r"[^\s\x1c-\x1f]",
+        description="What to generate (not only whitespace); may name character1…character9",
+    )
     mode: Literal["auto", "t2v", "i2v", "r2v"] = Field("auto", description="auto picks t2v/i2v/r2v from the images")
-    image: str | list[str] | None = Field(
+    image: ImageReference | Annotated[list[ImageReference], Field(max_length=9)] | None = Field(
         None, description="URL, data:image/...;base64 URI or upload_id; a list of up to 9 for r2v"
     )
     aspect_ratio: Literal["16:9", "9:16", "1:1", "4:3", "3:4"] = Field("16:9", description="t2v and r2v; i2v follows the image")
@@ -36,6 +65,11 @@ def _inline(model: type[BaseModel]) -> dict:
     return schema
 
 
+_JSON_SEED = _inline(GenerationRequestBody)["properties"]["seed"]
+
+IMAGE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp")
+"""The image formats SPEC §3 accepts."""
+
 GENERATION_REQUEST_BODY = {
     "required": True,
     "content": {
@@ -45,10 +79,20 @@ GENERATION_REQUEST_BODY = {
                 "type": "object",
                 "properties": {
                     **{k: v for k, v in _inline(GenerationRequestBody)["properties"].items() if k != "image"},
-                    "image": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                    # A form has no null: leave seed out for a random one.
+                    "seed": {**_JSON_SEED["anyOf"][0], "description": _JSON_SEED["description"], "title": "Seed"},
+                    "image": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "maxItems": 9,
+                        "description": "image files (JPEG, PNG, WEBP or BMP), after any image references",
+                    },
                 },
                 "required": ["prompt"],
-            }
+                "additionalProperties": False,
+            },
+            # No `encoding` naming the image types here (as /v1/uploads has): with one,
+            # Schemathesis 4 skips its boundary cases of the other form fields.
         },
     },
 }
@@ -57,9 +101,16 @@ UPLOAD_REQUEST_BODY = {
     "required": True,
     "content": {
         "multipart/form-data": {
-            "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+                "additionalProperties": False,
+            },
+            "encoding": {"file": {"contentType": ", ".join(IMAGE_MEDIA_TYPES)}},
         },
-        "image/*": {"schema": {"type": "string", "format": "binary"}},
+        # The raw bytes, with the image's own content type.
+        **{media_type: {"schema": {"type": "string", "format": "binary"}} for media_type in IMAGE_MEDIA_TYPES},
     },
 }
 
@@ -192,3 +243,57 @@ class ErrorBody(BaseModel):
 
 class ErrorEnvelope(BaseModel):
     error: ErrorBody
+
+
+class HealthObject(BaseModel):
+    """``GET /healthz``: 200 when the database answers, else 503 with ``degraded``."""
+
+    status: Literal["ok", "degraded"]
+    database: Literal["ok", "unreachable"]
+    version: str
+
+
+_RETRY_AFTER = {"description": "seconds to wait before retrying", "schema": {"type": "integer", "minimum": 1},
+                "required": True}
+
+ERROR_STATUSES = {
+    400: "invalid field, unknown field, image count or format wrong",
+    401: "missing, malformed, unknown or revoked key",
+    402: "the available balance is below the job's price (`insufficient_credits`)",
+    404: "no such job, upload or model for this account",
+    409: "the job is in a state that does not allow this",
+    413: "body or image over its cap",
+    422: "`Idempotency-Key` reused with a different request",
+    429: "rate limit or queued-jobs cap reached; `Retry-After` says when to retry",
+    503: "the database is unreachable for now; `Retry-After` says when to retry",
+}
+"""Every error status of the API (SPEC §6) and when it happens."""
+
+
+def error_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict]:
+    """The ``responses`` of an operation that can answer ``statuses``, each with the error envelope.
+
+    ``descriptions`` (keyed ``e409=...``) replace the generic text of a status for this operation."""
+    responses: dict[int | str, dict] = {}
+    for status in statuses:
+        response: dict = {"model": ErrorEnvelope, "description": descriptions.get(f"e{status}", ERROR_STATUSES[status])}
+        if status in (429, 503):
+            response["headers"] = {"Retry-After": _RETRY_AFTER}
+        responses[status] = response
+    return responses
+
+
+JOB_ID_PATTERN = r"^job_[0-9a-z]{26}$"
+UPLOAD_ID_PATTERN = r"^upload_[0-9a-z]{26}$"
+
+JobIdPath = Annotated[str, Path(
+    description="the job's id, `job_` and 26 characters (any other value is a 404)",
+    json_schema_extra={"pattern": JOB_ID_PATTERN},
+)]
+"""``{job_id}`` as documented. Not validated by FastAPI (that would be a 400): handlers answer 404
+for a malformed id themselves, before it reaches the database (PostgreSQL text cannot hold NUL)."""
+
+UploadIdPath = Annotated[str, Path(
+    description="the upload's id, `upload_` and 26 characters (any other value is a 404)",
+    json_schema_extra={"pattern": UPLOAD_ID_PATTERN},
+)]

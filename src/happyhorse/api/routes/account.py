@@ -6,13 +6,18 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from happyhorse.api.deps import CurrentAccount, RuntimeDep, read_db
-from happyhorse.api.schemas import AccountObject
+from happyhorse.api.schemas import AccountObject, error_responses
 from happyhorse.billing.account import account_summary
 
 router = APIRouter(tags=["account"])
 
 
-@router.get("/v1/account", response_model=AccountObject, summary="The caller's credit balance, holds and spend")
+@router.get(
+    "/v1/account",
+    response_model=AccountObject,
+    summary="The caller's credit balance, holds and spend",
+    responses=error_responses(401, 429, 503),
+)
 async def get_account(runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:
     """Amounts are decimal strings in USD. ``available_usd`` = ``balance_usd`` − ``held_usd``
     (the prices of the account's queued and running jobs) is what new jobs may spend;

@@ -16,7 +16,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from happyhorse.api.deps import CurrentAccount, RuntimeDep, read_db
-from happyhorse.api.routes.jobs import _present
+from happyhorse.api.routes.jobs import _present, checked_job_id
+from happyhorse.api.schemas import JobIdPath, error_responses
 from happyhorse.jobs.status import TERMINAL, Status
 
 router = APIRouter(tags=["jobs"])
@@ -29,11 +30,16 @@ KEEPALIVE_SECONDS = 15.0
     "/v1/jobs/{job_id}/events",
     summary="Stream a job's status and progress (Server-Sent Events) until it ends",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "`event: job` lines with the job object"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "`event: job` lines with the job object"},
+        **error_responses(401, 404, 429, 503),
+    },
 )
-async def job_events(job_id: str, request: Request, runtime: RuntimeDep, account: CurrentAccount) -> StreamingResponse:
+async def job_events(
+    job_id: JobIdPath, request: Request, runtime: RuntimeDep, account: CurrentAccount
+) -> StreamingResponse:
     # Resolve the job first, so a foreign or missing job is a plain 404, not an empty stream.
-    first = await read_db(runtime, lambda: runtime.queue.get(job_id, account_id=account.id))
+    first = await read_db(runtime, lambda: runtime.queue.get(checked_job_id(job_id), account_id=account.id))
 
     async def stream() -> AsyncIterator[bytes]:
         job, last_sent, last_beat = first, None, time.monotonic()

@@ -10,7 +10,7 @@ from happyhorse.api.body import read_form, read_json_object
 from happyhorse.api.deps import CurrentAccount, RuntimeDep, base_url
 from happyhorse.api.presenters import job_object
 from happyhorse.api.routes.jobs import _present
-from happyhorse.api.schemas import GENERATION_REQUEST_BODY, ErrorEnvelope, JobObject
+from happyhorse.api.schemas import GENERATION_REQUEST_BODY, JobObject, error_responses
 from happyhorse.billing.idempotency import HEADER, validate_key
 from happyhorse.errors import InvalidRequest
 from happyhorse.generation_request import parse_generation_request
@@ -25,8 +25,14 @@ _IDEMPOTENCY_PARAMETER = {
     "description": "Up to 255 printable ASCII characters (a UUID, say). The same key with the same request "
     "within 24 h returns the first job (200); with another request it is a 422; while the first request "
     "is still being processed, a 409 `idempotency_key_in_flight` (retry).",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    # What arrives after HTTP has trimmed the value: no space at either end.
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]([ -~]*[!-~])?$"},
 }
+
+
+_LOCATION = {"description": "the job's URL, /v1/jobs/{job_id}", "schema": {"type": "string"}, "required": True}
+_REPLAYED = {"description": "`true`: this is the first request's job", "schema": {"type": "string", "enum": ["true"]},
+             "required": True}
 
 
 @router.post(
@@ -36,10 +42,16 @@ _IDEMPOTENCY_PARAMETER = {
     response_model=JobObject,
     openapi_extra={"requestBody": GENERATION_REQUEST_BODY, "parameters": [_IDEMPOTENCY_PARAMETER]},
     responses={
-        200: {"model": JobObject, "description": "an `Idempotency-Key` replay: the job of the first request"},
-        402: {"model": ErrorEnvelope, "description": "the available balance is below the job's price"},
-        409: {"model": ErrorEnvelope, "description": "a request with this `Idempotency-Key` is still in flight"},
-        422: {"model": ErrorEnvelope, "description": "`Idempotency-Key` reused with a different request"},
+        202: {"description": "the job, queued", "headers": {"Location": _LOCATION}},
+        200: {
+            "model": JobObject,
+            "description": "an `Idempotency-Key` replay: the job of the first request",
+            "headers": {"Location": _LOCATION, "Idempotent-Replayed": _REPLAYED},
+        },
+        **error_responses(
+            400, 401, 402, 409, 413, 422, 429, 503,
+            e409="a request with this `Idempotency-Key` is still in flight (`idempotency_key_in_flight`)",
+        ),
     },
 )
 async def create_generation(request: Request, runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:

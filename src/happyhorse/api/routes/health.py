@@ -9,11 +9,17 @@ from starlette.concurrency import run_in_threadpool
 
 from happyhorse import __version__
 from happyhorse.api.deps import RuntimeDep
+from happyhorse.api.schemas import HealthObject
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness and database check")
+@router.get(
+    "/healthz",
+    summary="Liveness and database check",
+    response_model=HealthObject,
+    responses={503: {"model": HealthObject, "description": "the database is unreachable (`degraded`)"}},
+)
 async def healthz(runtime: RuntimeDep) -> JSONResponse:
     def ping() -> bool:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -12,11 +13,12 @@ from starlette.routing import Route
 from happyhorse.accounts import LAST_USED_RESOLUTION_SECONDS, authenticate, checked_key, hash_key, touch_key
 from happyhorse.api.deps import CurrentAccount, RuntimeDep, base_url, read_db
 from happyhorse.api.presenters import job_object
-from happyhorse.api.schemas import JobList, JobObject
+from happyhorse.api.schemas import JOB_ID_PATTERN, JobIdPath, JobList, JobObject, error_responses
 from happyhorse.billing.holds import captured_usage, settle_cancelled
 from happyhorse.billing.usage import Usage
 from happyhorse.errors import Conflict
 from happyhorse.jobs.model import Job
+from happyhorse.jobs.queries import job_not_found
 from happyhorse.jobs.status import Status
 from happyhorse.runtime import Runtime
 
@@ -24,6 +26,19 @@ router = APIRouter(tags=["jobs"])
 
 
 _LOOK_UP = object()  # the default of ``usage``: "read it from the database"
+_JOB_ID = re.compile(JOB_ID_PATTERN)
+
+
+def well_formed_job_id(job_id: str) -> bool:
+    return _JOB_ID.fullmatch(job_id) is not None
+
+
+def checked_job_id(job_id: str) -> str:
+    """``job_id``, or the 404 of a missing job if it cannot be one: a malformed id never
+    reaches the database (PostgreSQL refuses a NUL in text with an error, not a miss)."""
+    if not well_formed_job_id(job_id):
+        raise job_not_found(job_id)
+    return job_id
 
 
 def _present(
@@ -59,13 +74,15 @@ async def poll_job(request: Request) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     key_hash = hash_key(checked_key(request.headers.get("authorization")))
 
-    found = await read_db(runtime, lambda: runtime.queue.get_for_key(job_id, key_hash))
+    found = None
+    if well_formed_job_id(job_id):  # else the slow path answers 401 or 404
+        found = await read_db(runtime, lambda: runtime.queue.get_for_key(job_id, key_hash))
     if found is None:
         # A bad key (401) or no such job for this account (404). Off the event loop:
         # authenticating may write the key's last-used time, and writes can wait for a lock.
         def slow_path() -> dict:
             account = authenticate(runtime.db, request.headers.get("authorization"))
-            return _present(request, runtime, runtime.queue.get(job_id, account_id=account.id))
+            return _present(request, runtime, runtime.queue.get(checked_job_id(job_id), account_id=account.id))
 
         return JSONResponse(await run_in_threadpool(slow_path))
     if found.key_last_used_at is None or found.db_now - found.key_last_used_at > LAST_USED_RESOLUTION_SECONDS:
@@ -77,19 +94,21 @@ async def poll_job(request: Request) -> JSONResponse:
 POLL_ROUTE = Route("/v1/jobs/{job_id}", poll_job, methods=["GET"])
 
 
-@router.get("/v1/jobs/{job_id}", response_model=JobObject, summary="Retrieve a job", responses={401: {}, 404: {}})
-async def retrieve_job(job_id: str, request: Request) -> JSONResponse:
+@router.get("/v1/jobs/{job_id}", response_model=JobObject, summary="Retrieve a job",
+            responses=error_responses(401, 404, 429, 503))
+async def retrieve_job(job_id: JobIdPath, request: Request) -> JSONResponse:
     """One job: its status, progress, queue position, result (with fresh signed URLs) and usage."""
     return await poll_job(request)
 
 
-@router.get("/v1/jobs", response_model=JobList, summary="List the caller's jobs, newest first")
+@router.get("/v1/jobs", response_model=JobList, summary="List the caller's jobs, newest first",
+            responses=error_responses(400, 401, 429, 503))
 async def list_jobs(
     request: Request,
     runtime: RuntimeDep,
     account: CurrentAccount,
     limit: Annotated[int, Query(ge=1, le=100, description="page size, 1-100")] = 20,
-    after: Annotated[str | None, Query(description="the last_id of the previous page")] = None,
+    after: Annotated[str | None, Query(pattern=JOB_ID_PATTERN, description="the last_id of the previous page")] = None,
 ) -> JSONResponse:
     def load() -> dict:
         jobs, has_more = runtime.queue.list_jobs(account.id, limit=limit, after=after)
@@ -103,8 +122,13 @@ async def list_jobs(
     return JSONResponse(await run_in_threadpool(load))
 
 
-@router.post("/v1/jobs/{job_id}/cancel", response_model=JobObject, summary="Cancel a queued or running job")
-async def cancel_job(job_id: str, request: Request, runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:
+@router.post(
+    "/v1/jobs/{job_id}/cancel",
+    response_model=JobObject,
+    summary="Cancel a queued or running job",
+    responses=error_responses(401, 404, 409, 429, 503, e409="the job has already ended (`job_not_cancellable`)"),
+)
+async def cancel_job(job_id: JobIdPath, request: Request, runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:
     """A queued job is cancelled at once; a running one stops at the engine's next step
     (its status turns ``cancelled`` then). Either way its credit hold is released.
     Cancelling an ended job is a 409."""
@@ -112,7 +136,8 @@ async def cancel_job(job_id: str, request: Request, runtime: RuntimeDep, account
     def cancel() -> dict:
         # A queued job's hold is released in the cancelling transaction; a running
         # job's when its worker acknowledges (or the reaper ends it).
-        return _present(request, runtime, runtime.queue.request_cancel(account.id, job_id, extra=settle_cancelled))
+        cancelled = runtime.queue.request_cancel(account.id, checked_job_id(job_id), extra=settle_cancelled)
+        return _present(request, runtime, cancelled)
 
     return JSONResponse(await run_in_threadpool(cancel))
 
@@ -121,16 +146,22 @@ async def cancel_job(job_id: str, request: Request, runtime: RuntimeDep, account
     "/v1/jobs/{job_id}/content",
     status_code=307,
     summary="Download the video (redirects to a fresh signed URL)",
-    responses={307: {"description": "redirect to the signed video URL"}},
+    responses={
+        307: {
+            "description": "redirect to a fresh signed URL of the video (or poster)",
+            "headers": {"Location": {"description": "the signed URL", "schema": {"type": "string"}, "required": True}},
+        },
+        **error_responses(400, 401, 404, 409, 429, 503, e409="the job is not completed (`job_not_completed`)"),
+    },
 )
 async def job_content(
-    job_id: str,
+    job_id: JobIdPath,
     request: Request,
     runtime: RuntimeDep,
     account: CurrentAccount,
     variant: Annotated[str, Query(pattern="^(video|poster)$", description="video or poster")] = "video",
 ) -> RedirectResponse:
-    job = await run_in_threadpool(runtime.queue.get, job_id, account_id=account.id)
+    job = await run_in_threadpool(runtime.queue.get, checked_job_id(job_id), account_id=account.id)
     if job.status != Status.COMPLETED or not job.result:
         raise Conflict(
             "job_not_completed", f"job {job_id} is {job.status}; its content exists once it is completed", "job_id"

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from happyhorse import generation_request as rules
 from happyhorse.api.deps import CurrentAccount, RuntimeDep
-from happyhorse.api.schemas import ModelList, ModelObject
+from happyhorse.api.schemas import ModelList, ModelObject, error_responses
 from happyhorse.errors import NotFound
 from happyhorse.media.sizes import ASPECT_RATIOS, FRAME_SIZES, RESOLUTIONS
 from happyhorse.pricing import CURRENCY, PRICE_PER_SECOND
@@ -39,12 +39,14 @@ def model_card(runtime: Runtime) -> dict:
     }
 
 
-@router.get("/v1/models", response_model=ModelList, summary="List the served models")
+@router.get("/v1/models", response_model=ModelList, summary="List the served models",
+            responses=error_responses(401, 429, 503))
 async def list_models(runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:
     return JSONResponse({"object": "list", "data": [model_card(runtime)]})
 
 
-@router.get("/v1/models/{model_id}", response_model=ModelObject, summary="Retrieve a model card")
+@router.get("/v1/models/{model_id}", response_model=ModelObject, summary="Retrieve a model card",
+            responses=error_responses(401, 404, 429, 503))
 async def retrieve_model(model_id: str, runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:
     if model_id.strip().lower() not in rules.MODEL_ALIASES:
         raise NotFound("model_not_found", f"model {model_id!r} is not served here; see GET /v1/models", "model_id")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from happyhorse.api.body import read_form, read_limited_body
 from happyhorse.api.deps import CurrentAccount, RuntimeDep
-from happyhorse.api.schemas import UPLOAD_REQUEST_BODY, UploadObject
-from happyhorse.errors import InvalidRequest
+from happyhorse.api.schemas import UPLOAD_ID_PATTERN, UPLOAD_REQUEST_BODY, UploadIdPath, UploadObject, error_responses
+from happyhorse.errors import InvalidRequest, NotFound
 from happyhorse.runtime import Runtime
 from happyhorse.uploads import Upload, insert_upload, lookup_upload, store_image
 
@@ -22,6 +24,7 @@ router = APIRouter(tags=["uploads"])
     response_model=UploadObject,
     summary="Upload an image",
     openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
+    responses=error_responses(400, 401, 413, 429, 503),
 )
 async def create_upload(request: Request, runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:
     """Send one image as the multipart part ``file`` (or the raw bytes with an
@@ -52,8 +55,15 @@ def _store(runtime: Runtime, account_id: str, data: bytes) -> Upload:
         return insert_upload(conn, upload_id, account_id, data, info)
 
 
-@router.get("/v1/uploads/{upload_id}", response_model=UploadObject, summary="Retrieve an upload's metadata")
-async def retrieve_upload(upload_id: str, runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:
+@router.get(
+    "/v1/uploads/{upload_id}",
+    response_model=UploadObject,
+    summary="Retrieve an upload's metadata",
+    responses=error_responses(401, 404, 429, 503),
+)
+async def retrieve_upload(upload_id: UploadIdPath, runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:
+    if not re.fullmatch(UPLOAD_ID_PATTERN, upload_id):  # never one; and PostgreSQL text cannot hold NUL
+        raise NotFound("upload_not_found", f"no upload {upload_id!r} in this account", "upload_id")
     def load() -> Upload:
         with runtime.db.connect().execution_options(readonly=True) as conn:
             return lookup_upload(conn, account.id, upload_id)
