@@ -37,3 +37,9 @@ def _ulid() -> str:
 def new_id(prefix: str) -> str:
     """A new id such as ``job_01jd5x...``."""
     return f"{prefix}_{_ulid()}"
+
+
+def is_id(text: str, prefix: str) -> bool:
+    """Whether ``text`` has the shape of an id made by ``new_id(prefix)`` (one that cannot exist is
+    answered "not found" without a query: no odd bytes such as NUL ever reach the database)."""
+    return len(text) == len(prefix) + 27 and text.startswith(f"{prefix}_") and all(c in _CROCKFORD for c in text[-26:])

@@ -24,15 +24,19 @@ from happyhorse.web.auth import CsrfSessionDep, OperatorDep, SessionDep
 router = APIRouter(prefix="/dashboard/api", include_in_schema=False)
 
 
+# Names and memos are one line of text; PostgreSQL refuses NUL in text outright.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+
+
 class CreateKeyBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=200, pattern=NO_CONTROL_CHARACTERS)
 
 
 class GrantBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     amount_usd: str = Field(max_length=40)
-    memo: str | None = Field(default=None, max_length=500)
+    memo: str | None = Field(default=None, max_length=500, pattern=NO_CONTROL_CHARACTERS)
 
 
 @router.get("/session")

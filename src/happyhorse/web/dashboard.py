@@ -13,6 +13,7 @@ from happyhorse.billing.money import format_usd
 from happyhorse.db.clock import db_now
 from happyhorse.db.schema import accounts, api_keys, users, web_sessions
 from happyhorse.errors import NotFound
+from happyhorse.ids import is_id
 
 
 def _key_object(row) -> dict:  # type: ignore[no-untyped-def]
@@ -38,6 +39,8 @@ def account_keys(engine: Engine, account_id: str) -> list[dict]:
 
 def revoke_account_key(engine: Engine, account_id: str, key_id: str) -> dict:
     """Revoke one of the account's keys (idempotent); 404 for any other key."""
+    if not is_id(key_id, "key"):
+        raise NotFound("key_not_found", f"no API key {key_id!r} in this account", "key_id")
     with engine.begin() as conn:
         row = conn.execute(_account_key_rows(account_id).where(api_keys.c.id == key_id)).first()
         if row is None:
@@ -76,6 +79,8 @@ def all_accounts(engine: Engine) -> list[dict]:
 
 
 def grant(engine: Engine, account_id: str, amount: Decimal, memo: str) -> dict:
+    if not is_id(account_id, "acct"):
+        raise NotFound("account_not_found", f"no account {account_id!r}", "account_id")
     with engine.connect().execution_options(readonly=True) as conn:
         row = conn.execute(select(accounts.c.name).where(accounts.c.id == account_id)).first()
     if row is None:

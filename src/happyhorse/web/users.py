@@ -28,7 +28,7 @@ from happyhorse.web.passwords import (
 )
 
 # Deliberately loose: one @, something on each side, no spaces. Deliverability is not checked.
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+")  # no control characters (NUL!)
 
 
 @dataclass(frozen=True, slots=True)
