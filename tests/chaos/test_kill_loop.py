@@ -1,4 +1,4 @@
-"""kill -9 loop: 3 workers, 100 jobs, a random worker SIGKILLed every 1.5-3 s and restarted.
+"""kill -9 loop: 3 workers, 100 jobs, a random worker SIGKILLed every 0.75-1.5 s and restarted.
 
 Promise shown: nothing lost (every job ends completed), exactly one output and
 one capture per job, extra starts (attempts beyond the first) never exceed
@@ -18,8 +18,9 @@ JOBS = 100
 WORKERS = 3
 JOB_SECONDS = 0.2
 # Seconds between kills: each kill costs a lease (2 s) plus a restart, so
-# kills every 1.5-3 s keep about one worker in three down at any time.
-KILL_EVERY = (1.5, 3.0)
+# kills every 0.75-1.5 s keep one or two workers of three out at any time
+# (and give about ten kills over the ~15 s the jobs take).
+KILL_EVERY = (0.75, 1.5)
 # Kills can hit one job repeatedly; the poison cap (3 attempts) has its own
 # test, so here it is raised: this test is about delivery under crashes.
 MAX_ATTEMPTS = 20
