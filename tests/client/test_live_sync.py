@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 import happyhorse
@@ -19,7 +21,7 @@ def test_generate_wait_and_download_a_playable_mp4(client, tmp_path):
     assert job.status == "completed" and job.progress == 100 and job.is_terminal
     assert seen[0].status in ("queued", "running") and seen[-1].status == "completed"
     assert [j.progress for j in seen] == sorted(j.progress for j in seen)  # never goes down
-    assert job.engine == "preview" and job.usage and job.usage.cost_usd == "0.42"
+    assert job.engine == "preview" and job.usage and job.usage.cost_usd == Decimal("0.42")
     assert job.video and (job.video.width, job.video.height, job.video.fps) == (1280, 720, 24)
     path = client.jobs.download(job, tmp_path / "horse.mp4")
     assert path == tmp_path / "horse.mp4" and path.stat().st_size == job.video.bytes

@@ -97,14 +97,14 @@ class JobResult(_APIObject):
 
 
 class Usage(_APIObject):
-    """What a completed job costs. Amounts are decimal strings in USD, never floats."""
+    """What a completed job costs. Amounts are exact decimals in USD (decimal strings on the wire, never floats)."""
 
     billed_seconds: int
     """Seconds of output billed."""
-    unit_price_usd: str
-    """Price per second, e.g. ``"0.14"``."""
-    cost_usd: str
-    """``billed_seconds × unit_price_usd``, e.g. ``"0.70"``."""
+    unit_price_usd: Decimal
+    """Price per second, e.g. ``Decimal("0.14")``."""
+    cost_usd: Decimal
+    """``billed_seconds × unit_price_usd``, e.g. ``Decimal("0.70")``."""
 
 
 class JobError(_APIObject):
