@@ -26,10 +26,13 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from happyhorse.errors import InvalidRequest, PayloadTooLarge
+from happyhorse.inputs.decode_budget import PixelBudget
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000
 MIN_IMAGE_SIDE = 300
+# Two images at the cap may be decoded at once in a process; more wait their turn.
+DECODE_BUDGET = PixelBudget(2 * MAX_IMAGE_PIXELS)
 # The aspect-ratio limit 2.5:1 as the integer pair 5:2, so the check stays exact.
 _ASPECT_NUM, _ASPECT_DEN = 5, 2
 
@@ -100,12 +103,15 @@ def inspect_image(data: bytes, *, param: str, max_bytes: int = MAX_IMAGE_BYTES) 
         )
     with _open_checked(data, param) as img:
         fmt, content_type = _ALLOWED[img.format or ""]
-        width, height = _displayed_size(img)
+        width, height = img.size  # before draft(), which shrinks img.size
         if img.format in ("JPEG", "MPO"):
             # Decoding at 1/8 scale still reads the whole bitstream (so damage
             # shows) at 1/64 of the memory.
             img.draft(img.mode, (max(1, width // 8), max(1, height // 8)))
+        # Decoded before the EXIF lookup: PNG's getexif() loads the pixels itself,
+        # and a decoder error swallowed there would leave a damaged image "loaded".
         _load(img, param)
+        width, height = _displayed_size(img, (width, height))
     return ImageInfo(format=fmt, content_type=content_type, width=width, height=height, bytes=len(data))
 
 
@@ -171,8 +177,9 @@ def _check_dimensions(width: int, height: int, *, param: str) -> None:
 
 def _load(img: Image.Image, param: str) -> None:
     """Decode the pixels, turning every decoder failure into ``image_unreadable``."""
+    width, height = img.size  # after any draft(): what will really be decoded
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), DECODE_BUDGET.reserve(width * height):
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -181,8 +188,9 @@ def _load(img: Image.Image, param: str) -> None:
         raise _unreadable(param, exc) from None
 
 
-def _displayed_size(img: Image.Image) -> tuple[int, int]:
-    width, height = img.size
+def _displayed_size(img: Image.Image, size: tuple[int, int]) -> tuple[int, int]:
+    """``size`` (the stored width and height) as displayed, after ``img``'s EXIF orientation."""
+    width, height = size
     try:
         orientation = img.getexif().get(_EXIF_ORIENTATION)
     except Exception:  # a broken EXIF block must not reject an otherwise good image
