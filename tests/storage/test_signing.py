@@ -47,6 +47,14 @@ def test_signed_path(signer: UrlSigner) -> None:
     signer.verify("outputs/a b/vidéo.mp4", q["expires"][0], q["sig"][0], now=NOW)
 
 
+def test_expiry_is_rounded_up_to_the_minute_so_polls_see_one_url(signer: UrlSigner) -> None:
+    first, expires_at = signer.signed_path(KEY, 3600, now=NOW + 1.2)
+    assert expires_at == NOW + 3660 and expires_at % 60 == 0  # at least the TTL, at most a minute more
+    assert signer.signed_path(KEY, 3600, now=NOW + 59.9) == (first, expires_at)
+    later, later_expiry = signer.signed_path(KEY, 3600, now=NOW + 61.5)
+    assert later != first and later_expiry == NOW + 3720
+
+
 def test_signed_path_needs_positive_ttl(signer: UrlSigner) -> None:
     with pytest.raises(ValueError):
         signer.signed_path(KEY, 0)

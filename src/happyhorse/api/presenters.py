@@ -15,7 +15,13 @@ def iso_time(epoch: float | None) -> str | None:
     """ISO 8601 in UTC to the second, e.g. ``2026-11-25T15:00:00Z``."""
     if epoch is None:
         return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    return _iso_second(int(epoch))
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(second: int) -> str:
+    # A polled job shows the same few instants on every poll: format each once.
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
 
 
 def job_object(

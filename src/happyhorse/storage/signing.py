@@ -12,6 +12,7 @@ for another key or a later time without the secret. The stable
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -26,6 +27,9 @@ FILES_PREFIX = "/files/"
 # Domain separation: the same secret may sign other things elsewhere.
 _CONTEXT = b"happyhorse.files.v1\n"
 _EXPIRES_RE = re.compile(r"[0-9]{1,12}")
+EXPIRY_GRANULARITY_SECONDS = 60
+"""Expiry times are rounded up to the minute, so an object keeps one URL for up to a
+minute: a player or cache sees the same URL on every poll, and it is signed once."""
 
 
 class SignatureError(Exception):
@@ -51,6 +55,7 @@ class UrlSigner:
         if not isinstance(secret, bytes) or not secret:
             raise ValueError("the URL signing secret must be non-empty bytes")
         self._secret = secret
+        self._signature = functools.lru_cache(maxsize=4096)(self._compute_signature)  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
         return "UrlSigner(secret=<hidden>)"
@@ -62,11 +67,13 @@ class UrlSigner:
         return f"expires={expires_at}&sig={self._signature(key, expires_at)}"
 
     def signed_path(self, key: str, ttl_seconds: int, now: float | None = None) -> tuple[str, int]:
-        """``("/files/<key>?expires=..&sig=..", expires_at)`` for a URL valid ``ttl_seconds`` from ``now``."""
+        """``("/files/<key>?expires=..&sig=..", expires_at)`` for a URL valid at least ``ttl_seconds``
+        from ``now`` (the expiry is rounded up to :data:`EXPIRY_GRANULARITY_SECONDS`)."""
         if ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds}")
         current = time.time() if now is None else now
-        expires_at = int(current) + int(ttl_seconds)
+        granularity = EXPIRY_GRANULARITY_SECONDS
+        expires_at = -(-(int(current) + int(ttl_seconds)) // granularity) * granularity
         path = FILES_PREFIX + quote(key, safe="/")
         return f"{path}?{self.sign(key, expires_at=expires_at)}", expires_at
 
@@ -95,7 +102,7 @@ class UrlSigner:
             raise SignatureExpired(expires_at)
         return expires_at
 
-    def _signature(self, key: str, expires_at: int) -> str:
+    def _compute_signature(self, key: str, expires_at: int) -> str:
         # Keys cannot contain control characters, so "\n" separates the fields unambiguously.
         message = _CONTEXT + key.encode("utf-8") + b"\n" + str(expires_at).encode("ascii")
         digest = hmac.new(self._secret, message, hashlib.sha256).digest()
