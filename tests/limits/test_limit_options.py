@@ -35,3 +35,18 @@ def test_the_commands_document_their_limit_options(command: str, envvars: list[s
     assert result.exit_code == 0, result.output
     for envvar in envvars:
         assert envvar in result.output, (command, envvar)
+
+
+def test_sweep_options_become_settings_fields(tmp_path) -> None:
+    from happyhorse.cli.options import sweep_settings
+
+    assert sweep_settings() == {}
+    settings = make_settings(tmp_path, None, **sweep_settings(interval=0, grace=60))
+    assert (settings.storage_sweep_interval_seconds, settings.storage_sweep_grace_seconds) == (0, 60)
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_the_worker_commands_document_the_sweep_options(command: str) -> None:
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    assert "HAPPYHORSE_SWEEP_INTERVAL" in result.output and "HAPPYHORSE_SWEEP_GRACE" in result.output

@@ -92,6 +92,26 @@ def limits(
     return {name: value for name, value in fields.items() if value is not None}
 
 
+# The orphan sweep each worker runs (docs: README "Orphaned files"); unset means the Settings default.
+_HOUSEKEEPING = "Housekeeping"
+SweepInterval = Annotated[
+    float | None,
+    typer.Option("--sweep-interval", envvar="HAPPYHORSE_SWEEP_INTERVAL", rich_help_panel=_HOUSEKEEPING, min=0,
+                 metavar="SECONDS", help="How often the worker deletes a batch of orphaned files (default 300; 0: never)."),
+]
+SweepGrace = Annotated[
+    float | None,
+    typer.Option("--sweep-grace", envvar="HAPPYHORSE_SWEEP_GRACE", rich_help_panel=_HOUSEKEEPING, min=0,
+                 metavar="SECONDS", help="Sweep only files of jobs ended (uploads stored) longer ago (default 3600)."),
+]
+
+
+def sweep_settings(*, interval: float | None = None, grace: float | None = None) -> dict[str, object]:
+    """The Settings fields for the sweep options an operator set."""
+    fields = {"storage_sweep_interval_seconds": interval, "storage_sweep_grace_seconds": grace}
+    return {name: value for name, value in fields.items() if value is not None}
+
+
 # Options of the ltx2 engine (`--engine ltx2`); see engines/ltx2_options.py for what each does.
 _LTX2 = "ltx2 engine"
 Weights = Annotated[
@@ -150,6 +170,7 @@ def signup_credit(text: str) -> Decimal:
         return parse_usd(text, param="--signup-credit")
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
+
 
 def engine_options(**given: object) -> dict[str, object]:
     """The engine options an operator set (unset flags are left out, so the engine's defaults apply)."""

@@ -16,33 +16,36 @@ from happyhorse.cli.options import (
     Cache,
     Compile,
     CpuOffload,
-    DatabaseUrl,
     DataDir,
+    DatabaseUrl,
     Device,
     Dtype,
     Engine,
     Guidance,
     Host,
     IcLora,
-    Port,
-    Profile,
-    PublicUrl,
-    Scale,
-    SignupCredit,
-    Steps,
-    VaeTiling,
-    Weights,
-    default_dir,
     MaxBodyBytes,
     MaxImageBytes,
     MaxQueuedJobs,
     MaxRunningJobs,
+    Port,
+    Profile,
+    PublicUrl,
     RateLimit,
     RateLimitBurst,
+    Scale,
+    SignupCredit,
+    Steps,
+    SweepGrace,
+    SweepInterval,
+    VaeTiling,
+    Weights,
+    default_dir,
     engine_options,
     limits,
     make_settings,
     signup_credit,
+    sweep_settings,
 )
 
 
@@ -81,6 +84,8 @@ def serve(
     max_running_jobs: MaxRunningJobs = None,
     max_body_bytes: MaxBodyBytes = None,
     max_image_bytes: MaxImageBytes = None,
+    sweep_interval: SweepInterval = None,
+    sweep_grace: SweepGrace = None,
 ) -> None:
     """Run everything in one process: the API, one worker, SQLite and local files."""
     from happyhorse.api.app import create_app
@@ -102,6 +107,7 @@ def serve(
         signup_credit_usd=signup_credit(signup_credit_usd),
         **limits(rate_limit=rate_limit, rate_limit_burst=rate_limit_burst, max_queued_jobs=max_queued_jobs,
                  max_running_jobs=max_running_jobs, max_body_bytes=max_body_bytes, max_image_bytes=max_image_bytes),
+        **sweep_settings(interval=sweep_interval, grace=sweep_grace),
     )
     runtime = Runtime.open(settings)
     ensure_dev_key(runtime, echo=typer.echo)
@@ -160,6 +166,8 @@ def worker(
     ic_lora: IcLora = None,
     max_running_jobs: MaxRunningJobs = None,
     max_image_bytes: MaxImageBytes = None,
+    sweep_interval: SweepInterval = None,
+    sweep_grace: SweepGrace = None,
 ) -> None:
     """Run one worker: claims jobs from the database and generates them (one per GPU)."""
     from happyhorse.runtime import Runtime
@@ -174,7 +182,8 @@ def worker(
     the_engine = _load_engine_or_exit(engine, options)
     settings = make_settings(data_dir, database_url, engine=engine, engine_options=options,
                              allow_private_fetch=allow_private_fetch,
-                             **limits(max_running_jobs=max_running_jobs, max_image_bytes=max_image_bytes))
+                             **limits(max_running_jobs=max_running_jobs, max_image_bytes=max_image_bytes),
+                             **sweep_settings(interval=sweep_interval, grace=sweep_grace))
     the_worker = Worker(Runtime.open(settings), the_engine)
     _install_shutdown(the_worker, grace)
     the_worker.run()

@@ -17,7 +17,7 @@ def storage_sweep(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be deleted.")] = False,
     grace: Annotated[
         float,
-        typer.Option("--grace", metavar="SECONDS", min=0,
+        typer.Option("--grace", envvar="HAPPYHORSE_SWEEP_GRACE", metavar="SECONDS", min=0,
                      help="Leave files of jobs that ended (uploads stored) less than this long ago."),
     ] = Settings.storage_sweep_grace_seconds,
     data_dir: DataDir = default_dir(),
