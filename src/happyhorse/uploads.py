@@ -82,6 +82,23 @@ def get_upload(conn: Connection, account_id: str, upload_id: str, *, param: str)
         raise InvalidRequest(
             "upload_not_found", f"{param}: no upload {upload_id!r} in this account; upload it with POST /v1/uploads", param
         )
+    return _upload(row)
+
+
+def find_same_upload(conn: Connection, account_id: str, data: bytes) -> Upload | None:
+    """The account's earliest upload of exactly these bytes, if any: uploading them again
+    (a retry whose first answer was lost) gives that upload back instead of a copy."""
+    row = conn.execute(
+        select(uploads)
+        .where(uploads.c.account_id == account_id, uploads.c.sha256 == hashlib.sha256(data).hexdigest(),
+               uploads.c.bytes == len(data))
+        .order_by(uploads.c.created_at, uploads.c.id)
+        .limit(1)
+    ).first()
+    return None if row is None else _upload(row)
+
+
+def _upload(row) -> Upload:  # type: ignore[no-untyped-def]
     m = row._mapping
     return Upload(
         id=m["id"], account_id=m["account_id"], storage_key=m["storage_key"], content_type=m["content_type"],

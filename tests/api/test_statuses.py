@@ -126,7 +126,9 @@ def test_upload_then_use(api):
     assert body["content_type"] == "image/jpeg"
     job = api.post("/v1/videos/generations", json={"prompt": "x", "image": body["upload_id"]}).json()
     assert job["request"]["mode"] == "i2v" and job["request"]["aspect_ratio"] == "16:9"
-    raw = api.post("/v1/uploads", content=buffer.getvalue(), headers={"content-type": "image/jpeg"})
+    other = io.BytesIO()
+    Image.new("RGB", (640, 360), "white").save(other, "JPEG")
+    raw = api.post("/v1/uploads", content=other.getvalue(), headers={"content-type": "image/jpeg"})
     assert raw.status_code == 201
 
 
@@ -158,3 +160,15 @@ def test_database_unavailable_on_the_polling_path_is_503(api, service, monkeypat
 
     monkeypatch.setattr(service.runtime.queue, "get_for_key", database_gone)
     assert_error(api.get(f"/v1/jobs/{job_id}"), 503, "database_unavailable", None)
+
+
+def test_the_same_bytes_uploaded_again_give_the_same_upload(api):
+    buffer = io.BytesIO()
+    Image.new("RGB", (500, 400), "teal").save(buffer, "PNG")
+    first = api.post("/v1/uploads", files={"file": ("a.png", buffer.getvalue(), "image/png")})
+    again = api.post("/v1/uploads", content=buffer.getvalue(), headers={"content-type": "image/png"})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    other = io.BytesIO()
+    Image.new("RGB", (500, 400), "navy").save(other, "PNG")
+    assert api.post("/v1/uploads", files={"file": ("b.png", other.getvalue(), "image/png")}).status_code == 201

@@ -248,6 +248,7 @@ RESPONSES: dict[tuple[str, str, str], tuple[type[BaseModel], tuple[str, ...]]] =
     ("post", "/v1/jobs/{job_id}/cancel", "200"): (sdk.Job, ()),
     ("get", "/v1/jobs", "200"): (sdk.JobList, ()),
     ("post", "/v1/uploads", "201"): (sdk.Upload, ()),
+    ("post", "/v1/uploads", "200"): (sdk.Upload, ()),  # the same bytes uploaded again
     ("get", "/v1/uploads/{upload_id}", "200"): (sdk.Upload, ()),
     ("get", "/v1/models", "200"): (sdk.Model, ("data",)),
     ("get", "/v1/models/{model_id}", "200"): (sdk.Model, ()),

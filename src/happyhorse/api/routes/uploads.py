@@ -13,7 +13,7 @@ from happyhorse.api.deps import CurrentAccount, RuntimeDep
 from happyhorse.api.schemas import UPLOAD_ID_PATTERN, UPLOAD_REQUEST_BODY, UploadIdPath, UploadObject, error_responses
 from happyhorse.errors import InvalidRequest, NotFound
 from happyhorse.runtime import Runtime
-from happyhorse.uploads import Upload, insert_upload, lookup_upload, store_image
+from happyhorse.uploads import Upload, find_same_upload, insert_upload, lookup_upload, store_image
 
 router = APIRouter(tags=["uploads"])
 
@@ -24,11 +24,17 @@ router = APIRouter(tags=["uploads"])
     response_model=UploadObject,
     summary="Upload an image",
     openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
-    responses=error_responses(400, 401, 413, 429, 503),
+    responses={
+        201: {"description": "the new upload"},
+        200: {"model": UploadObject, "description": "these exact bytes were uploaded before: that upload"},
+        **error_responses(400, 401, 413, 429, 503),
+    },
 )
 async def create_upload(request: Request, runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:
     """Send one image as the multipart part ``file`` (or the raw bytes with an
-    ``image/*`` content type). It is checked against the image rules now."""
+    ``image/*`` content type). It is checked against the image rules now.
+    Uploading the same bytes again (a retry whose answer was lost) answers ``200``
+    with the first upload instead of storing a copy."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     limit = runtime.settings.max_image_bytes + 64 * 1024
     if content_type == "multipart/form-data":
@@ -45,14 +51,18 @@ async def create_upload(request: Request, runtime: RuntimeDep, account: CurrentA
         raise InvalidRequest(
             "unsupported_content_type", "send multipart/form-data with a 'file' part, or the image bytes as image/*", None
         )
-    upload = await run_in_threadpool(_store, runtime, account.id, data)
-    return JSONResponse(upload.to_api(), status_code=201)
+    upload, created = await run_in_threadpool(_store, runtime, account.id, data)
+    return JSONResponse(upload.to_api(), status_code=201 if created else 200)
 
 
-def _store(runtime: Runtime, account_id: str, data: bytes) -> Upload:
+def _store(runtime: Runtime, account_id: str, data: bytes) -> tuple[Upload, bool]:
+    """The upload of ``data`` and whether it is new: the same bytes again give the same upload (200)."""
+    with runtime.db.connect().execution_options(readonly=True) as conn:
+        if (same := find_same_upload(conn, account_id, data)) is not None:
+            return same, False
     upload_id, info = store_image(runtime.storage, data, param="file", max_bytes=runtime.settings.max_image_bytes)
     with runtime.db.begin() as conn:
-        return insert_upload(conn, upload_id, account_id, data, info)
+        return insert_upload(conn, upload_id, account_id, data, info), True
 
 
 @router.get(
