@@ -30,9 +30,9 @@ class Runtime:
         """Connect to the database (upgrading its schema unless ``migrate`` is false)
         and the storage named by ``settings``."""
         from happyhorse.db.migrate import upgrade
-        from happyhorse.storage.local import LocalStorage
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        storage = open_storage(settings)  # first: a bad bucket fails before the database is touched
         url = settings.resolved_database_url
         if migrate:
             upgrade(url)
@@ -41,7 +41,7 @@ class Runtime:
             settings=settings,
             db=db,
             queue=JobQueue(db),
-            storage=LocalStorage(settings.files_dir),
+            storage=storage,
             signer=UrlSigner(settings.resolved_signing_secret()),
         )
 
@@ -53,3 +53,26 @@ class Runtime:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def open_storage(settings: Settings) -> Storage:
+    """The store ``settings.storage`` names, ready to use.
+
+    ``s3``: raises :class:`~happyhorse.storage.s3.S3Unavailable` (with why) if
+    boto3 is not installed or the bucket cannot be reached with these
+    credentials (a HeadBucket at startup, so a typo fails now, not on the first job).
+    """
+    if settings.storage == "local":
+        from happyhorse.storage.local import LocalStorage
+
+        return LocalStorage(settings.files_dir)
+    if settings.storage == "s3":
+        from happyhorse.storage.s3 import S3Storage, S3Unavailable
+
+        if not settings.s3_bucket:
+            raise S3Unavailable("S3 storage needs a bucket (--s3-bucket or HAPPYHORSE_S3_BUCKET)")
+        storage = S3Storage(settings.s3_bucket, prefix=settings.s3_prefix, endpoint_url=settings.s3_endpoint_url,
+                            region=settings.s3_region)
+        storage.check_bucket()
+        return storage
+    raise ValueError(f"unknown storage {settings.storage!r}: expected local or s3")

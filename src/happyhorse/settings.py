@@ -24,6 +24,16 @@ class Settings:
     signing_secret: str | None = None
     """HMAC key for signed file URLs; ``None`` means one kept in ``<data_dir>/signing-secret``."""
     url_ttl_seconds: int = 24 * 3600
+    storage: str = "local"
+    """Where outputs and uploads live: ``local`` (files under :attr:`files_dir`) or ``s3`` (the bucket below)."""
+    s3_bucket: str | None = None
+    """The bucket, with ``storage="s3"``; every API and worker process of a deployment names the same one."""
+    s3_prefix: str = ""
+    """A folder inside the bucket to keep everything under (``""``: the bucket's top level)."""
+    s3_endpoint_url: str | None = None
+    """An S3-compatible endpoint (MinIO, R2...); ``None`` means AWS. Credentials come from boto3's usual chain."""
+    s3_region: str | None = None
+    """The bucket's region; ``None`` leaves it to boto3 (``AWS_DEFAULT_REGION``, the profile...)."""
     engine: str = "preview"
     engine_options: dict[str, Any] = field(default_factory=dict)
     """Options the worker builds its engine with (``ltx2``: ``weights``, ``device``, ``steps``...)."""

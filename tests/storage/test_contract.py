@@ -1,4 +1,9 @@
-"""The Storage contract: LocalStorage and MemoryStorage must behave alike."""
+"""The Storage contract: LocalStorage, MemoryStorage and S3Storage must behave alike.
+
+S3Storage runs against moto's S3 server on loopback (the ``s3_bucket``
+fixture), once at the top of a bucket and once under a prefix, next to an
+object outside the prefix that it must never see.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +14,26 @@ from pathlib import Path
 
 import pytest
 
-from happyhorse.storage import LocalStorage, MemoryStorage, ObjectNotFound, Storage, StoredObject
+from happyhorse.storage import LocalStorage, MemoryStorage, ObjectNotFound, S3Storage, Storage, StoredObject
 from happyhorse.storage.base import CHUNK_SIZE
 
 KEY = "outputs/job_x/video.mp4"
 
 
-@pytest.fixture(params=["local", "memory"])
+@pytest.fixture(params=["local", "memory", "s3", "s3-prefixed"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
     if request.param == "local":
         return LocalStorage(tmp_path / "store")
-    return MemoryStorage()
+    if request.param == "memory":
+        return MemoryStorage()
+    bucket, client = request.getfixturevalue("s3_bucket"), request.getfixturevalue("s3_client")
+    if request.param == "s3":
+        return S3Storage(bucket, client=client)
+    # Next door, under a prefix that sorts before and one that shares its start: never listed, never touched.
+    neighbour = S3Storage(bucket, client=client)
+    for key in ("tenant/a.txt", "tenant/aa/outputs/job_x/video.mp4", "outputs/job_x/video.mp4"):
+        neighbour.put_bytes(key, b"neighbour", "text/plain")
+    return S3Storage(bucket, prefix="tenant/a", client=client)
 
 
 def test_implements_the_protocol(storage: Storage) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -15,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from happyhorse.api.files import parse_range, router
 from happyhorse.errors import ServiceError
-from happyhorse.storage import LocalStorage, MemoryStorage, Storage, UrlSigner
+from happyhorse.storage import LocalStorage, MemoryStorage, S3Storage, Storage, UrlSigner
 from happyhorse.storage.base import CHUNK_SIZE
 
 KEY = "outputs/job_x/video.mp4"
@@ -46,9 +47,20 @@ class _Served:
         return self.signer.signed_path(key, ttl)[0]
 
 
-@pytest.fixture(scope="module", params=["local", "memory"])
+def _store(kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Storage:
+    if kind == "local":
+        return LocalStorage(tmp_path_factory.mktemp("files"))
+    if kind == "memory":
+        return MemoryStorage()
+    # moto's S3 server on loopback; a bucket of this module's own.
+    client, bucket = request.getfixturevalue("s3_client"), f"router-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+    return S3Storage(bucket, prefix="served", client=client)
+
+
+@pytest.fixture(scope="module", params=["local", "memory", "s3"])
 def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Served]:
-    storage: Storage = LocalStorage(tmp_path_factory.mktemp("files")) if request.param == "local" else MemoryStorage()
+    storage = _store(request.param, request, tmp_path_factory)
     storage.put_bytes(KEY, DATA, "video/mp4")
     storage.put_bytes("outputs/job_x/empty.bin", b"", "application/octet-stream")
     signer = UrlSigner(b"router-test-secret")

@@ -322,3 +322,29 @@ def test_a_store_without_debris_is_swept_all_the_same(runtime: Runtime, account_
     report = _sweeper(runtime, grace_seconds=0).sweep_all()
     assert {obj.key for obj in report.deleted} == set(orphan) and report.debris == []
     assert runtime.storage.keys() == sorted(kept)  # type: ignore[attr-defined]
+
+
+def test_an_s3_bucket_is_swept_like_a_folder(sqlite_url: str, tmp_path: Path, s3_bucket: str, s3_endpoint: str) -> None:
+    """The same rules on S3 (moto's server on loopback): "old" comes from the sweeper's clock, as S3 sets its own times."""
+    settings = Settings(data_dir=tmp_path / "data", database_url=sqlite_url, signing_secret="s", storage="s3",
+                        s3_bucket=s3_bucket, s3_prefix="fleet", s3_endpoint_url=s3_endpoint, s3_region="us-east-1")
+    runtime = Runtime.open(settings)
+    try:
+        account = create_account(runtime.db, "s3-sweep")
+        grant_credits(runtime.db, account.id, Decimal("100"))
+        done = _claimed(runtime, account.id)
+        orphan = _store_attempt(runtime, done.job.id, "99")
+        kept = _complete(runtime, done)
+        running = _claimed(runtime, account.id)
+        live = _store_attempt(runtime, running.job.id, running.lease_token)
+        runtime.storage.put_bytes("uploads/upload_0orphan.png", _png(), "image/png")
+        _ended_long_ago(runtime, done.job.id)
+
+        later = _sweeper(runtime, clock=lambda: time.time() + 2 * HOUR).sweep_all()
+
+        assert {obj.key for obj in later.deleted} == {*orphan, "uploads/upload_0orphan.png"}
+        assert later.debris == [] and later.failed == []
+        assert _stored(runtime) == {*kept, *live}
+        assert not settings.files_dir.exists()  # nothing went to local disk
+    finally:
+        runtime.close()

@@ -112,6 +112,66 @@ def sweep_settings(*, interval: float | None = None, grace: float | None = None)
     return {name: value for name, value in fields.items() if value is not None}
 
 
+# Where outputs and uploads live (docs: README "S3 storage"); every process of a deployment must agree.
+_STORAGE = "Storage"
+StorageKind = Annotated[
+    str | None,
+    typer.Option("--storage", envvar="HAPPYHORSE_STORAGE", rich_help_panel=_STORAGE, metavar="local|s3",
+                 help="Where outputs and uploads live: local (files in the data dir; the default) or s3 (a bucket "
+                      "every API and worker host shares)."),
+]
+S3Bucket = Annotated[
+    str | None,
+    typer.Option("--s3-bucket", envvar="HAPPYHORSE_S3_BUCKET", rich_help_panel=_STORAGE, metavar="NAME",
+                 help="The bucket, with --storage s3 (checked at startup). Credentials: boto3's usual chain "
+                      "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role)."),
+]
+S3Prefix = Annotated[
+    str | None,
+    typer.Option("--s3-prefix", envvar="HAPPYHORSE_S3_PREFIX", rich_help_panel=_STORAGE, metavar="FOLDER",
+                 help="Keep everything under this folder of the bucket (default: its top level)."),
+]
+S3EndpointUrl = Annotated[
+    str | None,
+    typer.Option("--s3-endpoint-url", envvar="HAPPYHORSE_S3_ENDPOINT_URL", rich_help_panel=_STORAGE, metavar="URL",
+                 help="An S3-compatible endpoint: MinIO, Cloudflare R2... (default: AWS)."),
+]
+S3Region = Annotated[
+    str | None,
+    typer.Option("--s3-region", envvar="HAPPYHORSE_S3_REGION", rich_help_panel=_STORAGE, metavar="REGION",
+                 help="The bucket's region (default: boto3's, e.g. AWS_DEFAULT_REGION)."),
+]
+
+
+def storage_settings(
+    *, storage: str | None = None, bucket: str | None = None, prefix: str | None = None,
+    endpoint_url: str | None = None, region: str | None = None,
+) -> dict[str, object]:
+    """The Settings fields for the storage options; exits 2 on an unknown store or an incomplete S3 setup."""
+    kind = (storage or "local").strip().lower()
+    if kind not in ("local", "s3"):
+        raise typer.BadParameter(f"--storage must be local or s3, got {storage!r}")
+    s3_given = {"--s3-bucket": bucket, "--s3-prefix": prefix, "--s3-endpoint-url": endpoint_url,
+                "--s3-region": region}
+    if kind == "local":
+        # Outputs silently landing on one host's disk would break a fleet: say so instead.
+        stray = [name for name, value in s3_given.items() if value]
+        if stray:
+            raise typer.BadParameter(f"{', '.join(stray)} given but --storage is local; add --storage s3 "
+                                     "(HAPPYHORSE_STORAGE=s3)")
+        return {"storage": "local"}
+    if not bucket:
+        raise typer.BadParameter("--storage s3 needs --s3-bucket (HAPPYHORSE_S3_BUCKET)")
+    from happyhorse.storage.s3 import s3_folder
+
+    try:
+        s3_folder(prefix or "")
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    return {"storage": "s3", "s3_bucket": bucket, "s3_prefix": prefix or "", "s3_endpoint_url": endpoint_url or None,
+            "s3_region": region or None}
+
+
 # Options of the ltx2 engine (`--engine ltx2`); see engines/ltx2_options.py for what each does.
 _LTX2 = "ltx2 engine"
 Weights = Annotated[

@@ -33,9 +33,14 @@ from happyhorse.cli.options import (
     PublicUrl,
     RateLimit,
     RateLimitBurst,
+    S3Bucket,
+    S3EndpointUrl,
+    S3Prefix,
+    S3Region,
     Scale,
     SignupCredit,
     Steps,
+    StorageKind,
     SweepGrace,
     SweepInterval,
     VaeTiling,
@@ -45,6 +50,7 @@ from happyhorse.cli.options import (
     limits,
     make_settings,
     signup_credit,
+    storage_settings,
     sweep_settings,
 )
 
@@ -86,12 +92,16 @@ def serve(
     max_image_bytes: MaxImageBytes = None,
     sweep_interval: SweepInterval = None,
     sweep_grace: SweepGrace = None,
+    storage: StorageKind = None,
+    s3_bucket: S3Bucket = None,
+    s3_prefix: S3Prefix = None,
+    s3_endpoint_url: S3EndpointUrl = None,
+    s3_region: S3Region = None,
 ) -> None:
-    """Run everything in one process: the API, one worker, SQLite and local files."""
+    """Run everything in one process: the API, one worker, SQLite and (unless --storage s3) local files."""
     from happyhorse.api.app import create_app
     from happyhorse.cli.bootstrap import ensure_dev_key
     from happyhorse.web.bootstrap import ensure_dev_user
-    from happyhorse.runtime import Runtime
     from happyhorse.worker import Worker, WorkerThread
 
     _configure_logging()
@@ -100,6 +110,8 @@ def serve(
         cpu_offload=cpu_offload, vae_tiling=vae_tiling, attention_backend=attention_backend, cache=cache,
         compile=compile, scale=scale, ic_lora=ic_lora,
     )
+    where = storage_settings(storage=storage, bucket=s3_bucket, prefix=s3_prefix, endpoint_url=s3_endpoint_url,
+                             region=s3_region)  # a bad option exits before the engine loads
     the_engine = _load_engine_or_exit(engine, options)
     settings = make_settings(
         data_dir, database_url, engine=engine, engine_options=options, public_base_url=public_url,
@@ -108,8 +120,9 @@ def serve(
         **limits(rate_limit=rate_limit, rate_limit_burst=rate_limit_burst, max_queued_jobs=max_queued_jobs,
                  max_running_jobs=max_running_jobs, max_body_bytes=max_body_bytes, max_image_bytes=max_image_bytes),
         **sweep_settings(interval=sweep_interval, grace=sweep_grace),
+        **where,
     )
-    runtime = Runtime.open(settings)
+    runtime = open_runtime_or_exit(settings)
     ensure_dev_key(runtime, echo=typer.echo)
     ensure_dev_user(runtime, f"http://{host}:{port}", echo=typer.echo)
     worker_thread = WorkerThread(Worker(runtime, the_engine), grace_seconds=settings.shutdown_grace_seconds)
@@ -131,18 +144,24 @@ def api(
     max_queued_jobs: MaxQueuedJobs = None,
     max_body_bytes: MaxBodyBytes = None,
     max_image_bytes: MaxImageBytes = None,
+    storage: StorageKind = None,
+    s3_bucket: S3Bucket = None,
+    s3_prefix: S3Prefix = None,
+    s3_endpoint_url: S3EndpointUrl = None,
+    s3_region: S3Region = None,
 ) -> None:
     """Run only the API (workers run separately against the same --database-url)."""
     from happyhorse.api.app import create_app
-    from happyhorse.runtime import Runtime
 
     _configure_logging()
     settings = make_settings(data_dir, database_url, engine=engine, public_base_url=public_url, allow_signup=signup,
                              signup_credit_usd=signup_credit(signup_credit_usd),
                              **limits(rate_limit=rate_limit, rate_limit_burst=rate_limit_burst,
                                       max_queued_jobs=max_queued_jobs, max_body_bytes=max_body_bytes,
-                                      max_image_bytes=max_image_bytes))
-    _run_uvicorn(create_app(Runtime.open(settings)), host, port)
+                                      max_image_bytes=max_image_bytes),
+                             **storage_settings(storage=storage, bucket=s3_bucket, prefix=s3_prefix,
+                                                endpoint_url=s3_endpoint_url, region=s3_region))
+    _run_uvicorn(create_app(open_runtime_or_exit(settings)), host, port)
 
 
 def worker(
@@ -168,9 +187,13 @@ def worker(
     max_image_bytes: MaxImageBytes = None,
     sweep_interval: SweepInterval = None,
     sweep_grace: SweepGrace = None,
+    storage: StorageKind = None,
+    s3_bucket: S3Bucket = None,
+    s3_prefix: S3Prefix = None,
+    s3_endpoint_url: S3EndpointUrl = None,
+    s3_region: S3Region = None,
 ) -> None:
     """Run one worker: claims jobs from the database and generates them (one per GPU)."""
-    from happyhorse.runtime import Runtime
     from happyhorse.worker import Worker
 
     _configure_logging()
@@ -179,14 +202,28 @@ def worker(
         cpu_offload=cpu_offload, vae_tiling=vae_tiling, attention_backend=attention_backend, cache=cache,
         compile=compile, scale=scale, ic_lora=ic_lora,
     )
+    where = storage_settings(storage=storage, bucket=s3_bucket, prefix=s3_prefix, endpoint_url=s3_endpoint_url,
+                             region=s3_region)  # a bad option exits before the engine loads
     the_engine = _load_engine_or_exit(engine, options)
     settings = make_settings(data_dir, database_url, engine=engine, engine_options=options,
                              allow_private_fetch=allow_private_fetch,
                              **limits(max_running_jobs=max_running_jobs, max_image_bytes=max_image_bytes),
-                             **sweep_settings(interval=sweep_interval, grace=sweep_grace))
-    the_worker = Worker(Runtime.open(settings), the_engine)
+                             **sweep_settings(interval=sweep_interval, grace=sweep_grace), **where)
+    the_worker = Worker(open_runtime_or_exit(settings), the_engine)
     _install_shutdown(the_worker, grace)
     the_worker.run()
+
+
+def open_runtime_or_exit(settings):  # type: ignore[no-untyped-def]
+    """``Runtime.open(settings)``; storage that cannot be used (no boto3, a bad bucket) exits 2 with why."""
+    from happyhorse.runtime import Runtime
+    from happyhorse.storage.s3 import S3Unavailable
+
+    try:
+        return Runtime.open(settings)
+    except S3Unavailable as exc:
+        typer.echo(f"happyhorse: cannot start: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _load_engine_or_exit(name: str, options: dict):  # type: ignore[no-untyped-def]

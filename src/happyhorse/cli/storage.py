@@ -6,7 +6,18 @@ from typing import Annotated
 
 import typer
 
-from happyhorse.cli.options import DatabaseUrl, DataDir, default_dir, make_settings
+from happyhorse.cli.options import (
+    DatabaseUrl,
+    DataDir,
+    S3Bucket,
+    S3EndpointUrl,
+    S3Prefix,
+    S3Region,
+    StorageKind,
+    default_dir,
+    make_settings,
+    storage_settings,
+)
 from happyhorse.settings import Settings
 
 storage_app = typer.Typer(help="Stored files (outputs and uploads).", no_args_is_help=True)
@@ -22,6 +33,11 @@ def storage_sweep(
     ] = Settings.storage_sweep_grace_seconds,
     data_dir: DataDir = default_dir(),
     database_url: DatabaseUrl = None,
+    storage: StorageKind = None,
+    s3_bucket: S3Bucket = None,
+    s3_prefix: S3Prefix = None,
+    s3_endpoint_url: S3EndpointUrl = None,
+    s3_region: S3Region = None,
 ) -> None:
     """Delete orphaned files: outputs of ended jobs and uploads that no database row points at.
 
@@ -30,10 +46,12 @@ def storage_sweep(
     by an unfinished write)"), then a summary. Exits 1 if a file could not be deleted.
     Files of queued and running jobs are never touched.
     """
-    from happyhorse.runtime import Runtime
+    from happyhorse.cli.server import open_runtime_or_exit
     from happyhorse.storage.sweep import OrphanSweeper
 
-    runtime = Runtime.open(make_settings(data_dir, database_url))
+    runtime = open_runtime_or_exit(make_settings(
+        data_dir, database_url, **storage_settings(storage=storage, bucket=s3_bucket, prefix=s3_prefix,
+                                                   endpoint_url=s3_endpoint_url, region=s3_region)))
     try:
         sweeper = OrphanSweeper(runtime.db, runtime.storage, grace_seconds=grace, lookback_seconds=None,
                                 dry_run=dry_run)

@@ -1,7 +1,8 @@
 """Where outputs live, and the signed, expiring URLs that let clients read them.
 
 :class:`Storage` is the protocol; :class:`LocalStorage` (a directory, the
-default) and :class:`MemoryStorage` (the fake for tests) implement it.
+default), :class:`S3Storage` (a bucket, for a fleet; needs the ``s3`` extra)
+and :class:`MemoryStorage` (the fake for tests) implement it.
 :class:`UrlSigner` makes and checks the ``/files/<key>?expires=..&sig=..``
 URLs that :mod:`happyhorse.api.files` serves.
 """
@@ -9,6 +10,7 @@ URLs that :mod:`happyhorse.api.files` serves.
 from happyhorse.storage.base import ListedObject, ObjectNotFound, Storage, StoredObject, validate_key
 from happyhorse.storage.local import LocalStorage
 from happyhorse.storage.memory import MemoryStorage
+from happyhorse.storage.s3 import S3Storage, S3Unavailable
 from happyhorse.storage.signing import (
     SignatureError,
     SignatureExpired,
@@ -21,6 +23,8 @@ __all__ = [
     "LocalStorage",
     "MemoryStorage",
     "ObjectNotFound",
+    "S3Storage",
+    "S3Unavailable",
     "SignatureError",
     "SignatureExpired",
     "SignatureInvalid",
