@@ -233,9 +233,13 @@ class Worker:
         video = storage.put_file(f"{prefix}/video.mp4", workdir / "video.mp4", "video/mp4")
         try:
             poster = storage.put_file(f"{prefix}/poster.jpg", workdir / "poster.jpg", "image/jpeg")
-        except OSError:
-            # No half-stored output left behind (and a full disk gets its bytes back).
-            storage.delete(video.key)
+        except Exception:
+            # No half-stored output left behind (and a full disk gets its bytes back),
+            # whatever failed: a disk, or an object store's request.
+            try:
+                storage.delete(video.key)
+            except Exception:  # the store is failing: the orphan sweep will get it
+                log.warning("job %s: could not delete %s after a failed store", job.id, video.key, exc_info=True)
             raise
         output = {
             "type": "video",

@@ -79,3 +79,22 @@ def test_a_worker_whose_heartbeats_keep_failing_gives_the_job_up(runtime, submit
     assert runtime.queue.get(job.id).status is Status.RUNNING
     assert runtime.queue.outputs_for(job.id) == [] and output_files(runtime) == []
     wait_until(lambda: runtime.queue.reap_expired().requeued == [job.id], timeout=5)
+
+
+def test_a_store_that_fails_on_the_poster_leaves_no_video_behind(runtime, submit, monkeypatch):
+    """Any storage error (an object store's, not only a disk's): the video is deleted, the job is
+    left to its lease (retried), and nothing is completed or charged."""
+    job = submit()
+    real_put = runtime.storage.put_file
+
+    def put_file(key: str, *args: Any, **kwargs: Any) -> Any:
+        if key.endswith("poster.jpg"):
+            raise RuntimeError("the object store refused the request")
+        return real_put(key, *args, **kwargs)
+
+    monkeypatch.setattr(runtime.storage, "put_file", put_file)
+    with pytest.raises(RuntimeError):
+        Worker(runtime, StubEngine(), worker_id="w1").run_job(runtime.queue.claim_next("w1"))
+    assert [p.name for p in output_files(runtime)] == []
+    assert runtime.queue.get(job.id).status is Status.RUNNING  # until its lease lapses and it is retried
+    assert runtime.queue.outputs_for(job.id) == []
