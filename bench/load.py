@@ -33,7 +33,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import percentile  # noqa: E402
 
-from happyhorse.testing import free_port  # noqa: E402
+from happyhorse.testing import free_port, wait_for_health  # noqa: E402
 
 EXE = Path(sys.executable).parent / "happyhorse"
 
@@ -60,16 +60,8 @@ def start_service(data_dir: Path, database_url: str | None) -> tuple[list[subpro
         commands = [[EXE, "serve", "--port", str(port)]]
     processes = [subprocess.Popen(c, env=env, stdout=log, stderr=subprocess.STDOUT) for c in commands]
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError((data_dir / "service.log").read_text())
-        time.sleep(0.2)
+    if not wait_for_health(base_url, alive=lambda: all(p.poll() is None for p in processes)):
+        raise RuntimeError((data_dir / "service.log").read_text())
     return processes, base_url, database_url or f"sqlite:///{data_dir / 'happyhorse.db'}"
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,7 +18,7 @@ from sqlalchemy import func, select
 
 from happyhorse.accounts import create_key
 from happyhorse.db.schema import holds, idempotency_keys, jobs
-from happyhorse.testing import free_port
+from happyhorse.testing import free_port, wait_for_health
 
 from .conftest import Chaos
 
@@ -35,16 +34,9 @@ def _start_api(chaos: Chaos, port: int, marker: Path, log: Path) -> subprocess.P
             stdout=out, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL,
         )
     chaos.pool.extra.append(popen)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return popen
-        except httpx.TransportError:
-            pass
-        if popen.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"API did not start (rc {popen.poll()})\n{log.read_text()[-3000:]}")
-        time.sleep(0.1)
+    if not wait_for_health(f"http://127.0.0.1:{port}", timeout=30, alive=lambda: popen.poll() is None):
+        pytest.fail(f"API did not start (rc {popen.poll()})\n{log.read_text()[-3000:]}")
+    return popen
 
 
 def _count(chaos: Chaos, table, **where) -> int:  # type: ignore[no-untyped-def]

@@ -37,7 +37,7 @@ from sqlalchemy import select
 
 from happyhorse.accounts import create_key
 from happyhorse.db.schema import idempotency_keys, jobs
-from happyhorse.testing import free_port
+from happyhorse.testing import free_port, wait_for_health
 
 from .conftest import Chaos
 from .pg_cluster import PrivateCluster
@@ -181,16 +181,9 @@ def _start_api(chaos: Chaos, database_url: str, log: Path) -> tuple[subprocess.P
                                  env=env, stdin=subprocess.DEVNULL)
     chaos.pool.extra.append(popen)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return popen, base
-        except httpx.TransportError:
-            pass
-        if popen.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"API did not start (rc {popen.poll()})\n{log.read_text()[-3000:]}")
-        time.sleep(0.1)
+    if not wait_for_health(base, timeout=30, alive=lambda: popen.poll() is None):
+        pytest.fail(f"API did not start (rc {popen.poll()})\n{log.read_text()[-3000:]}")
+    return popen, base
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
+
+from happyhorse.testing import wait_for_health
 
 EXE = str(Path(sys.executable).parent / "happyhorse")
 SIGNING_SECRET = "cli-test-signing-secret"
@@ -118,18 +119,11 @@ def processes(tmp_path) -> Iterator[Processes]:
 
 
 def wait_healthy(base_url: str, proc: Proc, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if proc.popen.poll() is not None:
-            pytest.fail(f"{proc.name} exited {proc.popen.returncode} before /healthz answered\n{proc.output()[-3000:]}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"{proc.name}: /healthz not ready after {timeout}s\n{proc.output()[-3000:]}")
-        time.sleep(0.1)
+    if wait_for_health(base_url, timeout=timeout, alive=lambda: proc.popen.poll() is None):
+        return
+    if proc.popen.poll() is not None:
+        pytest.fail(f"{proc.name} exited {proc.popen.returncode} before /healthz answered\n{proc.output()[-3000:]}")
+    pytest.fail(f"{proc.name}: /healthz not ready after {timeout}s\n{proc.output()[-3000:]}")
 
 
 def wait_for_log(proc: Proc, needle: str, timeout: float = 60) -> None:

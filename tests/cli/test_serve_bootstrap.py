@@ -7,7 +7,6 @@ import re
 import time
 
 import httpx
-import pytest
 
 from happyhorse.testing import free_port
 

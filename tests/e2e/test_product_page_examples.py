@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from happyhorse.testing import free_port
+from happyhorse.testing import free_port, wait_for_health
 
 pytestmark = pytest.mark.slow
 
@@ -81,16 +81,8 @@ def served(tmp_path_factory):
         [str(exe), "serve", "--port", str(port), "--data-dir", str(data_dir)], stdout=log, stderr=subprocess.STDOUT
     )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError((data_dir / "serve.log").read_text())
-        time.sleep(0.1)
+    if not wait_for_health(base_url, alive=lambda: process.poll() is None):
+        raise RuntimeError((data_dir / "serve.log").read_text())
     key_file = data_dir / "dev-api-key"
     yield base_url, key_file.read_text().strip(), data_dir
     process.terminate()
