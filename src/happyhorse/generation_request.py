@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from happyhorse.errors import InvalidRequest
+from happyhorse.ids import is_id
 from happyhorse.media.sizes import ASPECT_RATIOS, RESOLUTIONS
 
 MODEL_ID = "happyhorse-1-1"
@@ -220,7 +221,7 @@ def _classify_reference(item: Any, param: str) -> ImageReference:
     lowered = text.lower()
     if lowered.startswith(("http://", "https://")):
         return ImageReference("url", text, param)
-    if re.fullmatch(r"upload_[0-9a-z]{26}", text):
+    if is_id(text, "upload"):
         return ImageReference("upload", text, param)
     raise InvalidRequest(
         "invalid_image_reference",

@@ -13,6 +13,7 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from happyhorse.generation_request import MAX_IMAGE_REFERENCE_CHARS
+from happyhorse.ids import id_pattern
 
 # Whitespace as Python's str.strip() (the parser) sees it: Unicode White_Space (regex \s in
 # JSON Schema validators) plus the separators U+001C..U+001F.
@@ -27,7 +28,7 @@ ImageReference = Annotated[
         "anyOf": [
             {"pattern": rf"^{_WS}*[hH][tT][tT][pP][sS]?://", "maxLength": MAX_IMAGE_REFERENCE_CHARS},
             {"pattern": rf"^{_WS}*data:"},
-            {"pattern": rf"^{_WS}*upload_[0-9a-z]{{26}}{_WS}*$"},
+            {"pattern": rf"^{_WS}*{id_pattern('upload')}{_WS}*$"},
         ],
     }),
 ]
@@ -283,8 +284,8 @@ def error_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict
     return responses
 
 
-JOB_ID_PATTERN = r"^job_[0-9a-z]{26}$"
-UPLOAD_ID_PATTERN = r"^upload_[0-9a-z]{26}$"
+JOB_ID_PATTERN = f"^{id_pattern('job')}$"
+UPLOAD_ID_PATTERN = f"^{id_pattern('upload')}$"
 
 JobIdPath = Annotated[str, Path(
     description="the job's id, `job_` and 26 characters (any other value is a 404)",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -17,6 +16,7 @@ from happyhorse.api.schemas import JOB_ID_PATTERN, JobIdPath, JobList, JobObject
 from happyhorse.billing.holds import captured_usage, settle_cancelled
 from happyhorse.billing.usage import Usage
 from happyhorse.errors import Conflict
+from happyhorse.ids import is_id
 from happyhorse.jobs.model import Job
 from happyhorse.jobs.queries import job_not_found
 from happyhorse.jobs.status import Status
@@ -26,17 +26,12 @@ router = APIRouter(tags=["jobs"])
 
 
 _LOOK_UP = object()  # the default of ``usage``: "read it from the database"
-_JOB_ID = re.compile(JOB_ID_PATTERN)
-
-
-def well_formed_job_id(job_id: str) -> bool:
-    return _JOB_ID.fullmatch(job_id) is not None
 
 
 def checked_job_id(job_id: str) -> str:
     """``job_id``, or the 404 of a missing job if it cannot be one: a malformed id never
     reaches the database (PostgreSQL refuses a NUL in text with an error, not a miss)."""
-    if not well_formed_job_id(job_id):
+    if not is_id(job_id, "job"):
         raise job_not_found(job_id)
     return job_id
 
@@ -75,7 +70,7 @@ async def poll_job(request: Request) -> JSONResponse:
     key_hash = hash_key(checked_key(request.headers.get("authorization")))
 
     found = None
-    if well_formed_job_id(job_id):  # else the slow path answers 401 or 404
+    if is_id(job_id, "job"):  # else the slow path answers 401 or 404
         found = await read_db(runtime, lambda: runtime.queue.get_for_key(job_id, key_hash))
     if found is None:
         # A bad key (401) or no such job for this account (404). Off the event loop:

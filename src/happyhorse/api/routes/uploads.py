@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from happyhorse.api.body import read_form, read_limited_body
 from happyhorse.api.deps import CurrentAccount, RuntimeDep
-from happyhorse.api.schemas import UPLOAD_ID_PATTERN, UPLOAD_REQUEST_BODY, UploadIdPath, UploadObject, error_responses
+from happyhorse.api.schemas import UPLOAD_REQUEST_BODY, UploadIdPath, UploadObject, error_responses
 from happyhorse.errors import InvalidRequest, NotFound
+from happyhorse.ids import is_id
 from happyhorse.runtime import Runtime
 from happyhorse.uploads import Upload, find_same_upload, insert_upload, lookup_upload, store_image
 
@@ -72,7 +71,7 @@ def _store(runtime: Runtime, account_id: str, data: bytes) -> tuple[Upload, bool
     responses=error_responses(401, 404, 429, 503),
 )
 async def retrieve_upload(upload_id: UploadIdPath, runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:
-    if not re.fullmatch(UPLOAD_ID_PATTERN, upload_id):  # never one; and PostgreSQL text cannot hold NUL
+    if not is_id(upload_id, "upload"):  # never one; and PostgreSQL text cannot hold NUL
         raise NotFound("upload_not_found", f"no upload {upload_id!r} in this account", "upload_id")
     def load() -> Upload:
         with runtime.db.connect().execution_options(readonly=True) as conn:
