@@ -52,3 +52,23 @@ def test_a_key_whose_submit_failed_with_the_database_away_is_freed_once_it_is_ba
     assert count_rows(runtime, jobs, account_id=account) == 1
     with runtime.db.connect() as conn:
         assert conn.execute(select(idempotency_keys.c.state)).scalars().all() == ["done"]
+
+
+def test_many_failed_releases_share_one_retry_thread(runtime: Runtime, new_account: NewAccount, monkeypatch) -> None:
+    from happyhorse.billing import idempotency
+
+    account = new_account("outage-many", "50")
+    monkeypatch.setattr(submission, "submit_generation", _database_gone)
+    monkeypatch.setattr(submission, "abandon_claim", _database_gone)
+    monkeypatch.setattr(idempotency, "abandon_claim", _database_gone)  # the retries fail too, for now
+    for n in range(30):
+        with pytest.raises(OperationalError):
+            submit_job(runtime, account, key=f"k-{n}")
+    assert idempotency._late_abandons.threads() == 1
+    monkeypatch.undo()  # the database is back: every claim is given back, and the thread ends
+    deadline = time.monotonic() + 10
+    while idempotency._late_abandons.threads():
+        assert time.monotonic() < deadline, "the retry thread did not finish"
+        time.sleep(0.05)
+    with runtime.db.connect() as conn:
+        assert conn.execute(select(idempotency_keys.c.key)).scalars().all() == []

@@ -148,27 +148,58 @@ def abandon_claim(engine: Engine, claim: KeyClaim) -> None:
 ABANDON_RETRY_SECONDS = 1.0
 
 
-def abandon_claim_later(engine: Engine, claim: KeyClaim, *, every: float = ABANDON_RETRY_SECONDS,
-                        within: float = IN_FLIGHT_TIMEOUT_SECONDS) -> threading.Thread:
+def abandon_claim_later(engine: Engine, claim: KeyClaim, *, within: float = IN_FLIGHT_TIMEOUT_SECONDS) -> None:
     """Keep trying :func:`abandon_claim` in the background (the database is away right now).
 
     Without it the key would stay in flight until :data:`IN_FLIGHT_TIMEOUT_SECONDS`, and the
     client's retries with that key would get 409s for minutes after the database came back.
-    Safe whenever it lands: it deletes only this claim's row, and only while still in flight."""
+    Safe whenever it lands: it deletes only this claim's row, and only while still in flight.
+    One thread per process retries every pending claim, however many failed during an outage."""
+    _late_abandons.add(engine, claim, time.monotonic() + within)
 
-    def retry() -> None:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            time.sleep(every)
-            try:
-                abandon_claim(engine, claim)
-                return
-            except Exception:  # still away; the in-flight timeout is the last resort
-                continue
 
-    thread = threading.Thread(target=retry, name="idempotency-abandon", daemon=True)
-    thread.start()
-    return thread
+class _LateAbandons:
+    """Claims waiting for the database to come back, retried every :data:`ABANDON_RETRY_SECONDS`
+    by one daemon thread that runs only while some are pending."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[tuple[Engine, KeyClaim, float]] = []
+        self._thread: threading.Thread | None = None
+
+    def add(self, engine: Engine, claim: KeyClaim, deadline: float) -> None:
+        with self._lock:
+            self._pending.append((engine, claim, deadline))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="idempotency-abandon", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(ABANDON_RETRY_SECONDS)
+            with self._lock:
+                due, self._pending = self._pending, []
+            left = []
+            for engine, claim, deadline in due:
+                if time.monotonic() >= deadline:
+                    continue  # the in-flight timeout frees it now
+                try:
+                    abandon_claim(engine, claim)
+                except Exception:  # still away
+                    left.append((engine, claim, deadline))
+            with self._lock:
+                self._pending = left + self._pending
+                if not self._pending:
+                    self._thread = None
+                    return
+
+    def threads(self) -> int:
+        """How many retry threads run now (0 or 1): for tests."""
+        with self._lock:
+            return 0 if self._thread is None else 1
+
+
+_late_abandons = _LateAbandons()
 
 
 def in_flight() -> Conflict:
