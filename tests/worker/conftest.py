@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -113,3 +114,16 @@ def wait_until(predicate: Callable[[], Any], *, timeout: float = 10.0, interval:
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(interval)
     return value
+
+
+@contextmanager
+def worker_running(worker: Any) -> Iterator[threading.Thread]:
+    """``worker.run()`` in a thread for the block; stopped and joined after it (asserted to end)."""
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        worker.stop.set()
+        thread.join(10)
+    assert not thread.is_alive()

@@ -15,7 +15,7 @@ from happyhorse.media import encode as media_encode
 from happyhorse.runtime import Runtime
 from happyhorse.worker import CANCEL_POLL_SECONDS, Worker, WorkerThread
 
-from .conftest import StubEngine, output_files, wait_until
+from .conftest import StubEngine, output_files, wait_until, worker_running
 
 FIFTEEN_SECONDS = 15 * 24  # frames of a 15 s job: 7.2 s of stub work when "slow"
 
@@ -209,15 +209,9 @@ def test_a_zombie_finishing_after_the_winner_deletes_its_files_and_changes_nothi
 def test_an_engine_exception_fails_the_job_and_the_worker_goes_on(runtime, submit):
     bad, good = submit("explode, horse"), submit("a calm horse")
     worker = Worker(runtime, StubEngine(), worker_id="w1")
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
+    with worker_running(worker) as thread:
         wait_until(lambda: runtime.queue.get(good.id).status is Status.COMPLETED, timeout=20)
         assert thread.is_alive()
-    finally:
-        worker.stop.set()
-        thread.join(10)
-    assert not thread.is_alive()
 
     failed = runtime.queue.get(bad.id)
     assert failed.status is Status.FAILED

@@ -3,7 +3,6 @@ and heartbeats that keep failing make it give the job up (RELIABILITY.md "Jobs")
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -14,7 +13,7 @@ from happyhorse.jobs.status import Status
 from happyhorse.settings import Settings
 from happyhorse.worker import Worker
 
-from .conftest import StubEngine, output_files, wait_until
+from .conftest import StubEngine, output_files, wait_until, worker_running
 
 
 def database_down(*args: Any, **kwargs: Any) -> Any:
@@ -48,13 +47,8 @@ def test_the_worker_loop_survives_a_database_hiccup(runtime, submit, monkeypatch
     wrapper, calls = failing_once(runtime.queue.claim_next)
     monkeypatch.setattr(runtime.queue, "claim_next", wrapper)
     worker = Worker(runtime, StubEngine(), worker_id="w1")
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
+    with worker_running(worker):
         wait_until(lambda: runtime.queue.get(job.id).status is Status.COMPLETED, timeout=20)
-    finally:
-        worker.stop.set()
-        thread.join(10)
     assert len(calls) >= 2
 
 

@@ -5,7 +5,6 @@ The real restart under load is tests/chaos/test_pg_restart.py."""
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -14,7 +13,7 @@ import happyhorse.worker as worker_module
 from happyhorse.jobs.status import Status
 from happyhorse.worker import Worker
 
-from .conftest import StubEngine, wait_until
+from .conftest import StubEngine, wait_until, worker_running
 
 OUTAGE_TRIES = 5
 
@@ -34,15 +33,8 @@ def test_the_worker_backs_off_through_an_outage_and_then_works(runtime, submit, 
     monkeypatch.setattr(worker_module, "LOOP_RETRY_SECONDS", 0.01)
     monkeypatch.setattr(worker_module, "LOOP_RETRY_MAX_SECONDS", 0.04)
     worker = Worker(runtime, StubEngine(), worker_id="w1")
-    thread = threading.Thread(target=worker.run, daemon=True)
-    with caplog.at_level(logging.INFO, logger="happyhorse.worker"):
-        thread.start()
-        try:
-            wait_until(lambda: runtime.queue.get(job.id).status is Status.COMPLETED, timeout=20)
-        finally:
-            worker.stop.set()
-            thread.join(10)
-    assert not thread.is_alive()
+    with caplog.at_level(logging.INFO, logger="happyhorse.worker"), worker_running(worker):
+        wait_until(lambda: runtime.queue.get(job.id).status is Status.COMPLETED, timeout=20)
     assert len(calls) > OUTAGE_TRIES
     loop_records = [r for r in caplog.records if "work loop" in r.getMessage() or "still failing" in r.getMessage()]
     assert len(loop_records) == OUTAGE_TRIES
