@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from happyhorse.db.engine import make_engine
 from happyhorse.jobs.queue import JobQueue
+from happyhorse.private_files import make_private_dir, make_private_sqlite_file
 from happyhorse.settings import Settings
 from happyhorse.storage.base import Storage
 from happyhorse.storage.signing import UrlSigner
@@ -31,9 +32,10 @@ class Runtime:
         and the storage named by ``settings``."""
         from happyhorse.db.migrate import upgrade
 
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(settings.data_dir)
         storage = open_storage(settings)  # first: a bad bucket fails before the database is touched
         url = settings.resolved_database_url
+        make_private_sqlite_file(url)  # 0600 before SQLite creates it (its -wal/-shm copy the mode)
         if migrate:
             upgrade(url)
         db = make_engine(url)

@@ -40,6 +40,16 @@ class Settings:
     allow_private_fetch: bool = False
     """Let image URLs point at loopback/private addresses (for local use only)."""
     fetch_timeout_seconds: float = 20.0
+    """Time budget for fetching all of one submit's image URLs (they are fetched at submit)."""
+    accept_image_urls: bool = True
+    """Accept image URLs in submits (fetched at submit); ``False`` refuses them with a 400
+    ``image_urls_not_accepted`` (a server that must not reach out; uploads and data URIs still work)."""
+    max_url_fetches_per_account: int = 2
+    """Submits of one account that may fetch image URLs at once, per API process; more is a 429
+    ``too_many_fetches``. 0: no cap."""
+    max_url_fetches: int = 16
+    """Submits that may fetch image URLs at once in one API process (all accounts), kept well under
+    the API's 40 worker threads; more is a 429 ``too_many_fetches``. 0: no cap."""
     max_image_bytes: int = 10 * 1024 * 1024
     """Largest accepted image (upload, data URI or fetched URL); larger is a 413."""
     max_body_bytes: int = 100 * 1024 * 1024
@@ -48,6 +58,9 @@ class Settings:
     """Requests per second each API key may make to ``/v1`` (token bucket, per API process); 0 turns it off."""
     rate_limit_burst: int = 500
     """Requests a key may make at once before the per-second rate applies (the bucket's size)."""
+    max_streams_per_key: int = 10
+    """Event streams (``GET /v1/jobs/{id}/events``) one API key may keep open at once, per API process;
+    one more is a 429 ``too_many_streams``. 0: no cap."""
     max_queued_jobs_per_account: int = 1000
     """Queued jobs one account may have; a submit past it is a 429 ``too_many_queued_jobs``. 0: no cap."""
     max_running_jobs_per_account: int = 8
@@ -60,12 +73,33 @@ class Settings:
     """How often each worker deletes a batch of orphaned files (see :mod:`happyhorse.storage.sweep`); 0: never."""
     storage_sweep_grace_seconds: float = 3600.0
     """How long a job must have ended (an upload must have been stored) before its orphaned files are deleted."""
+    upload_ttl_seconds: float = 24 * 3600.0
+    """Uploads expire this long after they were last used (stored, named by a submit, uploaded again) and no
+    queued or running job names them; the storage sweep deletes them. 0: uploads never expire."""
+    max_stored_upload_bytes: int = 1024 * 1024 * 1024
+    """Bytes of uploads one account may keep stored; an upload past it is a 429 ``upload_quota_exceeded``. 0: no cap."""
     allow_signup: bool = True
     """Let anyone create an account from the web sign-up page (``--no-signup`` turns it off)."""
     signup_credit_usd: Decimal = Decimal(0)
-    """Credit granted to an account created by web sign-up (``serve`` sets $5)."""
+    """Credit granted to each account created by web sign-up: none unless the operator asks
+    (``--signup-credit``), under ``serve`` too (its own ``dev`` account gets its grant regardless)."""
+    signup_limit_per_hour: int = 5
+    """Accounts web sign-up may create per hour from one client address (an IPv6 client: its /64),
+    per API process; past it ``POST /signup`` is a 429 with ``Retry-After``. 0: no limit."""
     session_ttl_seconds: int = 14 * 24 * 3600
     """How long a dashboard sign-in lasts."""
+    max_header_bytes: int = 32 * 1024
+    """Largest request line target plus headers (cookies included); more is a 431 (see ``api.http_guard``)."""
+    header_timeout_seconds: float = 10.0
+    """A request's headers must all arrive within this many seconds, else 408 and the connection closes."""
+    body_timeout_seconds: float = 30.0
+    """A request body that sends no byte for this many seconds ends with a 408 (or a closed connection)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses (or networks) of reverse proxies whose ``X-Forwarded-For``/``-Proto`` are believed; none
+    by default, so a client can never choose the address the sign-in and sign-up limits see."""
+    allowed_hosts: tuple[str, ...] | None = None
+    """``Host`` headers the server answers (see ``api.allowed_hosts``); ``None`` checks nothing (the library
+    default); ``serve`` and ``api`` always set a list."""
 
     @property
     def resolved_database_url(self) -> str:
@@ -80,7 +114,9 @@ class Settings:
         if self.signing_secret:
             return self.signing_secret.encode()
         path = self.data_dir / "signing-secret"
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        from happyhorse.private_files import make_private_dir
+
+        make_private_dir(self.data_dir)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:

@@ -67,11 +67,18 @@ def wait_for_health(base_url: str, *, timeout: float = 60, alive: Callable[[], b
 
 @contextmanager
 def serve_app_in_thread(app, *, port: int | None = None) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """Run an ASGI app under uvicorn in a thread; yields its base URL."""
+    """Run an ASGI app under uvicorn in a thread, configured as ``happyhorse serve`` runs it (the connection
+    guard, proxy trust, log redaction of :mod:`happyhorse.api.server_config`, from ``app.state.runtime``'s
+    settings when it has them); yields its base URL."""
     import uvicorn
 
+    from happyhorse.api.server_config import uvicorn_config
+
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    runtime = getattr(getattr(app, "state", None), "runtime", None)
+    settings = runtime.settings if runtime is not None else Settings()
+    server = uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=port, settings=settings, log_level="warning",
+                                           lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

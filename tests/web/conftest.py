@@ -30,9 +30,26 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory) -> Iterator[LiveService]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("hh-web"), signing_secret="web-test-secret")
+    # Every test of a module signs up from 127.0.0.1: the per-address sign-up limit is off here
+    # (tests/web/test_signup_abuse.py tests it).
+    settings = Settings(data_dir=tmp_path_factory.mktemp("hh-web"), signing_secret="web-test-secret",
+                        signup_limit_per_hour=0)
     with running_service(settings) as live:
         yield live
+
+
+@pytest.fixture
+def cheap_password_hashing(monkeypatch):  # type: ignore[no-untyped-def]
+    """argon2id at its cheapest, for tests that check many passwords (the throttles): the same code paths,
+    milliseconds instead of a third of a second per check."""
+    from argon2 import PasswordHasher
+
+    from happyhorse.web import passwords
+
+    monkeypatch.setattr(passwords, "_hasher", lambda: PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    passwords.dummy_hash.cache_clear()
+    yield
+    passwords.dummy_hash.cache_clear()  # no cheap dummy hash left behind for later tests
 
 
 @pytest.fixture(scope="session")
@@ -52,8 +69,10 @@ def browser():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def context(browser, service):  # type: ignore[no-untyped-def]
     """A fresh browser profile (no cookies) that may use the clipboard."""
+    # bypass_csp: Playwright's wait_for_function evaluates strings in the page, which the dashboard's
+    # policy refuses; tests/web/test_security_headers.py runs the pages under the real policy.
     ctx = browser.new_context(base_url=service.base_url, viewport={"width": 1280, "height": 860},
-                              permissions=["clipboard-read", "clipboard-write"])
+                              permissions=["clipboard-read", "clipboard-write"], bypass_csp=True)
     ctx.set_default_timeout(20_000)
     yield ctx
     ctx.close()

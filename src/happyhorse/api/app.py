@@ -14,12 +14,17 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from happyhorse import __version__
-from happyhorse.api import files
+from happyhorse.api import docs_page, files
+from happyhorse.api.allowed_hosts import AllowedHostsMiddleware
 from happyhorse.api.errors import RequestIdMiddleware, install_error_handlers
+from happyhorse.api.header_limit import HeaderLimitMiddleware
 from happyhorse.api.rate_limit import RateLimitMiddleware
 from happyhorse.api.routes import account, events, generations, health, jobs, models, uploads
 from happyhorse.runtime import Runtime
+from happyhorse.settings import Settings
 from happyhorse.web import install as install_web
+from happyhorse.web.cookies import install_linear_unquote
+from happyhorse.web.security_headers import SecurityHeadersMiddleware
 
 if TYPE_CHECKING:
     from happyhorse.worker import WorkerThread
@@ -79,8 +84,13 @@ def create_app(runtime: Runtime, *, worker: WorkerThread | None = None) -> FastA
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # FastAPI's pages load Swagger UI and ReDoc from a CDN: /docs is served locally (docs_page).
+        docs_url=None,
+        redoc_url=None,
     )
     app.openapi = lambda: _openapi_document(app)  # type: ignore[method-assign]
+    # FastAPI parses every request's cookies; on a Python without the CVE-2024-7592 fix that is quadratic.
+    install_linear_unquote()
     app.state.runtime = runtime
     app.state.storage = runtime.storage
     app.state.signer = runtime.signer
@@ -92,6 +102,7 @@ def create_app(runtime: Runtime, *, worker: WorkerThread | None = None) -> FastA
                            burst=runtime.settings.rate_limit_burst)
     # The dashboard and playground; its cookie middleware runs inside the request-id one.
     install_web(app)
+    install_edge_checks(app, runtime.settings)
     app.add_middleware(RequestIdMiddleware)
     # The polling endpoint first, as a plain route (see jobs.poll_job); the
     # FastAPI route of the same path stays for the OpenAPI document.
@@ -100,4 +111,14 @@ def create_app(runtime: Runtime, *, worker: WorkerThread | None = None) -> FastA
     app.router.routes.insert(0, jobs.POLL_ROUTE)
     for module in (generations, jobs, events, uploads, models, account, health, files):
         app.include_router(module.router)
+    docs_page.install(app)
     return app
+
+
+def install_edge_checks(app: FastAPI, settings: Settings) -> None:
+    """The checks every request meets first (inside the request-id layer, so refusals carry an id):
+    the security headers on every answer, the Host allow-list, the header size cap."""
+    app.add_middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes)
+    if settings.allowed_hosts is not None and "*" not in settings.allowed_hosts:
+        app.add_middleware(AllowedHostsMiddleware, allowed=settings.allowed_hosts)
+    app.add_middleware(SecurityHeadersMiddleware, public_base_url=settings.public_base_url)

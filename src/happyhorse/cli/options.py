@@ -54,6 +54,12 @@ RateLimitBurst = Annotated[
     typer.Option("--rate-limit-burst", envvar="HAPPYHORSE_RATE_LIMIT_BURST", rich_help_panel=_LIMITS,
                  help="Requests a key may make at once before the rate applies (default 500)."),
 ]
+MaxStreamsPerKey = Annotated[
+    int | None,
+    typer.Option("--max-streams-per-key", envvar="HAPPYHORSE_MAX_STREAMS_PER_KEY", rich_help_panel=_LIMITS,
+                 help="Event streams an API key may keep open at once, per API process; more is a 429 "
+                      "(default 10; 0: no cap)."),
+]
 MaxQueuedJobs = Annotated[
     int | None,
     typer.Option("--max-queued-jobs", envvar="HAPPYHORSE_MAX_QUEUED_JOBS", rich_help_panel=_LIMITS,
@@ -69,6 +75,23 @@ MaxBodyBytes = Annotated[
     typer.Option("--max-body-bytes", envvar="HAPPYHORSE_MAX_BODY_BYTES", rich_help_panel=_LIMITS,
                  help="Largest submit body in bytes; more is a 413 (default 100 MiB)."),
 ]
+MaxStoredUploadBytes = Annotated[
+    int | None,
+    typer.Option("--max-stored-upload-bytes", envvar="HAPPYHORSE_MAX_STORED_UPLOAD_BYTES", rich_help_panel=_LIMITS,
+                 help="Bytes of uploads one account may keep stored; more is a 429 (default 1 GiB; 0: no cap)."),
+]
+MaxUrlFetchesPerAccount = Annotated[
+    int | None,
+    typer.Option("--max-url-fetches-per-account", envvar="HAPPYHORSE_MAX_URL_FETCHES_PER_ACCOUNT",
+                 rich_help_panel=_LIMITS,
+                 help="Submits of one account fetching image URLs at once, per API process; more is a 429 "
+                      "(default 2; 0: no cap)."),
+]
+MaxUrlFetches = Annotated[
+    int | None,
+    typer.Option("--max-url-fetches", envvar="HAPPYHORSE_MAX_URL_FETCHES", rich_help_panel=_LIMITS,
+                 help="Submits fetching image URLs at once in one API process; more is a 429 (default 16; 0: no cap)."),
+]
 MaxImageBytes = Annotated[
     int | None,
     typer.Option("--max-image-bytes", envvar="HAPPYHORSE_MAX_IMAGE_BYTES", rich_help_panel=_LIMITS,
@@ -78,13 +101,18 @@ MaxImageBytes = Annotated[
 
 def limits(
     *, rate_limit: float | None = None, rate_limit_burst: int | None = None, max_queued_jobs: int | None = None,
+    max_streams: int | None = None,
     max_running_jobs: int | None = None, max_body_bytes: int | None = None, max_image_bytes: int | None = None,
+    max_stored_upload_bytes: int | None = None,
+    max_url_fetches_per_account: int | None = None, max_url_fetches: int | None = None,
 ) -> dict[str, object]:
     """The Settings fields for the limit options an operator set; exits 2 on a negative value."""
     fields = {
-        "rate_limit_per_second": rate_limit, "rate_limit_burst": rate_limit_burst,
+        "rate_limit_per_second": rate_limit, "rate_limit_burst": rate_limit_burst, "max_streams_per_key": max_streams,
         "max_queued_jobs_per_account": max_queued_jobs, "max_running_jobs_per_account": max_running_jobs,
         "max_body_bytes": max_body_bytes, "max_image_bytes": max_image_bytes,
+        "max_stored_upload_bytes": max_stored_upload_bytes,
+        "max_url_fetches_per_account": max_url_fetches_per_account, "max_url_fetches": max_url_fetches,
     }
     for name, value in fields.items():
         if value is not None and value < 0:
@@ -106,9 +134,20 @@ SweepGrace = Annotated[
 ]
 
 
-def sweep_settings(*, interval: float | None = None, grace: float | None = None) -> dict[str, object]:
+UploadTtl = Annotated[
+    float | None,
+    typer.Option("--upload-ttl", envvar="HAPPYHORSE_UPLOAD_TTL", rich_help_panel=_HOUSEKEEPING, min=0,
+                 metavar="SECONDS", help="Delete uploads unused for this long that no queued or running job names "
+                                         "(default 86400; 0: keep them)."),
+]
+
+
+def sweep_settings(
+    *, interval: float | None = None, grace: float | None = None, upload_ttl: float | None = None
+) -> dict[str, object]:
     """The Settings fields for the sweep options an operator set."""
-    fields = {"storage_sweep_interval_seconds": interval, "storage_sweep_grace_seconds": grace}
+    fields = {"storage_sweep_interval_seconds": interval, "storage_sweep_grace_seconds": grace,
+              "upload_ttl_seconds": upload_ttl}
     return {name: value for name, value in fields.items() if value is not None}
 
 
@@ -218,6 +257,12 @@ SignupCredit = Annotated[
     typer.Option("--signup-credit", envvar="HAPPYHORSE_SIGNUP_CREDIT", metavar="USD",
                  help="Credit (USD) granted to each account created by web sign-up."),
 ]
+SignupLimit = Annotated[
+    int,
+    typer.Option("--signup-limit", envvar="HAPPYHORSE_SIGNUP_LIMIT", min=0, metavar="PER_HOUR",
+                 help="Accounts web sign-up may create per hour from one client address (IPv6: per /64); "
+                      "0: no limit."),
+]
 
 
 def signup_credit(text: str) -> Decimal:
@@ -235,6 +280,60 @@ def signup_credit(text: str) -> Decimal:
 def engine_options(**given: object) -> dict[str, object]:
     """The engine options an operator set (unset flags are left out, so the engine's defaults apply)."""
     return {name: value for name, value in given.items() if value is not None and value is not False}
+
+
+# The HTTP edge: what a client connection may take, whom to believe (docs: docs/reliability.md, "Hostile clients").
+_HTTP = "HTTP"
+MaxHeaderBytes = Annotated[
+    int | None,
+    typer.Option("--max-header-bytes", envvar="HAPPYHORSE_MAX_HEADER_BYTES", rich_help_panel=_HTTP, min=1024,
+                 help="Largest request headers in bytes, cookies included; more is a 431 (default 32768)."),
+]
+HeaderTimeout = Annotated[
+    float | None,
+    typer.Option("--header-timeout", envvar="HAPPYHORSE_HEADER_TIMEOUT", rich_help_panel=_HTTP, min=0.1,
+                 metavar="SECONDS", help="Time a client has to send all of a request's headers; then 408 "
+                                         "(default 10)."),
+]
+BodyTimeout = Annotated[
+    float | None,
+    typer.Option("--body-timeout", envvar="HAPPYHORSE_BODY_TIMEOUT", rich_help_panel=_HTTP, min=0.1,
+                 metavar="SECONDS", help="Longest pause in a request body; then 408 (default 30)."),
+]
+TrustedProxies = Annotated[
+    str | None,
+    typer.Option("--trusted-proxies", envvar="HAPPYHORSE_TRUSTED_PROXIES", rich_help_panel=_HTTP,
+                 metavar="ADDRESSES",
+                 help="Reverse proxies whose X-Forwarded-For/-Proto are believed: addresses or networks, "
+                      "comma-separated (default: none, not even 127.0.0.1)."),
+]
+AllowedHosts = Annotated[
+    str | None,
+    typer.Option("--allowed-hosts", envvar="HAPPYHORSE_ALLOWED_HOSTS", rich_help_panel=_HTTP, metavar="HOSTS",
+                 help="Host headers to answer, comma-separated; .example.com allows subdomains, * any (default: "
+                      "--public-url's host, the --host address, or this machine's name, and localhost)."),
+]
+
+
+def http_edge(
+    *, host: str, public_url: str | None, max_header_bytes: int | None = None, header_timeout: float | None = None,
+    body_timeout: float | None = None, trusted_proxies: str | None = None, allowed_hosts: str | None = None,
+) -> dict[str, object]:
+    """The Settings fields of the HTTP edge options; exits 2 on a malformed proxy address."""
+    from happyhorse.api.allowed_hosts import default_allowed_hosts, parse_allowed_hosts
+    from happyhorse.api.server_config import parse_trusted_proxies
+
+    try:
+        proxies = parse_trusted_proxies(trusted_proxies)
+    except ValueError as error:
+        raise typer.BadParameter(f"--trusted-proxies: {error}") from None
+    fields: dict[str, object] = {
+        "max_header_bytes": max_header_bytes, "header_timeout_seconds": header_timeout,
+        "body_timeout_seconds": body_timeout,
+    }
+    chosen = {name: value for name, value in fields.items() if value is not None}
+    hosts = parse_allowed_hosts(allowed_hosts) if allowed_hosts else default_allowed_hosts(host, public_url)
+    return {**chosen, "trusted_proxies": proxies, "allowed_hosts": hosts}
 
 
 def make_settings(data_dir: Path | None = None, database_url: str | None = None, **extra: object) -> Settings:

@@ -10,9 +10,11 @@ import threading
 import typer
 
 from happyhorse.cli.options import (
+    AllowedHosts,
     AllowPrivateFetch,
     AllowSignup,
     AttentionBackend,
+    BodyTimeout,
     Cache,
     Compile,
     CpuOffload,
@@ -22,12 +24,18 @@ from happyhorse.cli.options import (
     Dtype,
     Engine,
     Guidance,
+    HeaderTimeout,
     Host,
     IcLora,
     MaxBodyBytes,
+    MaxHeaderBytes,
     MaxImageBytes,
+    MaxStoredUploadBytes,
     MaxQueuedJobs,
     MaxRunningJobs,
+    MaxStreamsPerKey,
+    MaxUrlFetches,
+    MaxUrlFetchesPerAccount,
     Port,
     Profile,
     PublicUrl,
@@ -39,14 +47,18 @@ from happyhorse.cli.options import (
     S3Region,
     Scale,
     SignupCredit,
+    SignupLimit,
     Steps,
     StorageKind,
     SweepGrace,
     SweepInterval,
+    UploadTtl,
+    TrustedProxies,
     VaeTiling,
     Weights,
     default_dir,
     engine_options,
+    http_edge,
     limits,
     make_settings,
     signup_credit,
@@ -83,25 +95,36 @@ def serve(
     scale: Scale = None,
     ic_lora: IcLora = None,
     signup: AllowSignup = True,
-    signup_credit_usd: SignupCredit = "5",
+    signup_credit_usd: SignupCredit = "0",
+    signup_limit: SignupLimit = 5,
     rate_limit: RateLimit = None,
     rate_limit_burst: RateLimitBurst = None,
+    max_streams_per_key: MaxStreamsPerKey = None,
     max_queued_jobs: MaxQueuedJobs = None,
     max_running_jobs: MaxRunningJobs = None,
     max_body_bytes: MaxBodyBytes = None,
     max_image_bytes: MaxImageBytes = None,
+    max_stored_upload_bytes: MaxStoredUploadBytes = None,
+    max_url_fetches_per_account: MaxUrlFetchesPerAccount = None,
+    max_url_fetches: MaxUrlFetches = None,
     sweep_interval: SweepInterval = None,
     sweep_grace: SweepGrace = None,
+    upload_ttl: UploadTtl = None,
     storage: StorageKind = None,
     s3_bucket: S3Bucket = None,
     s3_prefix: S3Prefix = None,
     s3_endpoint_url: S3EndpointUrl = None,
     s3_region: S3Region = None,
+    max_header_bytes: MaxHeaderBytes = None,
+    header_timeout: HeaderTimeout = None,
+    body_timeout: BodyTimeout = None,
+    trusted_proxies: TrustedProxies = None,
+    allowed_hosts: AllowedHosts = None,
 ) -> None:
     """Run everything in one process: the API, one worker, SQLite and (unless --storage s3) local files."""
     from happyhorse.api.app import create_app
-    from happyhorse.cli.bootstrap import ensure_dev_key
-    from happyhorse.web.bootstrap import ensure_dev_user
+    from happyhorse.cli.bootstrap import DEV_CREDIT, ensure_dev_key
+    from happyhorse.web.bootstrap import ensure_dev_user, signup_banner
     from happyhorse.worker import Worker, WorkerThread
 
     _configure_logging()
@@ -116,18 +139,23 @@ def serve(
     settings = make_settings(
         data_dir, database_url, engine=engine, engine_options=options, public_base_url=public_url,
         allow_private_fetch=allow_private_fetch, allow_signup=signup,
-        signup_credit_usd=signup_credit(signup_credit_usd),
-        **limits(rate_limit=rate_limit, rate_limit_burst=rate_limit_burst, max_queued_jobs=max_queued_jobs,
-                 max_running_jobs=max_running_jobs, max_body_bytes=max_body_bytes, max_image_bytes=max_image_bytes),
-        **sweep_settings(interval=sweep_interval, grace=sweep_grace),
+        signup_credit_usd=signup_credit(signup_credit_usd), signup_limit_per_hour=signup_limit,
+        **limits(rate_limit=rate_limit, rate_limit_burst=rate_limit_burst, max_streams=max_streams_per_key,
+                 max_queued_jobs=max_queued_jobs, max_running_jobs=max_running_jobs, max_body_bytes=max_body_bytes,
+                 max_image_bytes=max_image_bytes, max_stored_upload_bytes=max_stored_upload_bytes,
+                 max_url_fetches_per_account=max_url_fetches_per_account, max_url_fetches=max_url_fetches),
+        **sweep_settings(interval=sweep_interval, grace=sweep_grace, upload_ttl=upload_ttl),
         **where,
+        **http_edge(host=host, public_url=public_url, max_header_bytes=max_header_bytes, header_timeout=header_timeout,
+                    body_timeout=body_timeout, trusted_proxies=trusted_proxies, allowed_hosts=allowed_hosts),
     )
     runtime = open_runtime_or_exit(settings)
     ensure_dev_key(runtime, echo=typer.echo)
     ensure_dev_user(runtime, f"http://{host}:{port}", echo=typer.echo)
+    typer.echo(signup_banner(settings, f"http://{host}:{port}", dev_credit=DEV_CREDIT))
     worker_thread = WorkerThread(Worker(runtime, the_engine), grace_seconds=settings.shutdown_grace_seconds)
     typer.echo(f"happyhorse: API on http://{host}:{port} (docs at /docs), engine {engine}, data in {settings.data_dir}")
-    _run_uvicorn(create_app(runtime, worker=worker_thread), host, port)
+    _run_uvicorn(create_app(runtime, worker=worker_thread), host, port, settings)
 
 
 def api(
@@ -137,31 +165,50 @@ def api(
     database_url: DatabaseUrl = None,
     engine: Engine = "preview",
     public_url: PublicUrl = None,
+    allow_private_fetch: AllowPrivateFetch = False,
     signup: AllowSignup = True,
     signup_credit_usd: SignupCredit = "0",
+    signup_limit: SignupLimit = 5,
     rate_limit: RateLimit = None,
     rate_limit_burst: RateLimitBurst = None,
+    max_streams_per_key: MaxStreamsPerKey = None,
     max_queued_jobs: MaxQueuedJobs = None,
     max_body_bytes: MaxBodyBytes = None,
     max_image_bytes: MaxImageBytes = None,
+    max_stored_upload_bytes: MaxStoredUploadBytes = None,
+    max_url_fetches_per_account: MaxUrlFetchesPerAccount = None,
+    max_url_fetches: MaxUrlFetches = None,
     storage: StorageKind = None,
     s3_bucket: S3Bucket = None,
     s3_prefix: S3Prefix = None,
     s3_endpoint_url: S3EndpointUrl = None,
     s3_region: S3Region = None,
+    max_header_bytes: MaxHeaderBytes = None,
+    header_timeout: HeaderTimeout = None,
+    body_timeout: BodyTimeout = None,
+    trusted_proxies: TrustedProxies = None,
+    allowed_hosts: AllowedHosts = None,
 ) -> None:
     """Run only the API (workers run separately against the same --database-url)."""
     from happyhorse.api.app import create_app
 
     _configure_logging()
     settings = make_settings(data_dir, database_url, engine=engine, public_base_url=public_url, allow_signup=signup,
-                             signup_credit_usd=signup_credit(signup_credit_usd),
+                             allow_private_fetch=allow_private_fetch,  # image URLs are fetched at submit
+                             signup_credit_usd=signup_credit(signup_credit_usd), signup_limit_per_hour=signup_limit,
                              **limits(rate_limit=rate_limit, rate_limit_burst=rate_limit_burst,
+                                      max_streams=max_streams_per_key,
                                       max_queued_jobs=max_queued_jobs, max_body_bytes=max_body_bytes,
-                                      max_image_bytes=max_image_bytes),
+                                      max_image_bytes=max_image_bytes,
+                                      max_stored_upload_bytes=max_stored_upload_bytes,
+                                      max_url_fetches_per_account=max_url_fetches_per_account,
+                                      max_url_fetches=max_url_fetches),
                              **storage_settings(storage=storage, bucket=s3_bucket, prefix=s3_prefix,
-                                                endpoint_url=s3_endpoint_url, region=s3_region))
-    _run_uvicorn(create_app(open_runtime_or_exit(settings)), host, port)
+                                                endpoint_url=s3_endpoint_url, region=s3_region),
+                             **http_edge(host=host, public_url=public_url, max_header_bytes=max_header_bytes,
+                                         header_timeout=header_timeout, body_timeout=body_timeout,
+                                         trusted_proxies=trusted_proxies, allowed_hosts=allowed_hosts))
+    _run_uvicorn(create_app(open_runtime_or_exit(settings)), host, port, settings)
 
 
 def worker(
@@ -187,6 +234,7 @@ def worker(
     max_image_bytes: MaxImageBytes = None,
     sweep_interval: SweepInterval = None,
     sweep_grace: SweepGrace = None,
+    upload_ttl: UploadTtl = None,
     storage: StorageKind = None,
     s3_bucket: S3Bucket = None,
     s3_prefix: S3Prefix = None,
@@ -208,7 +256,8 @@ def worker(
     settings = make_settings(data_dir, database_url, engine=engine, engine_options=options,
                              allow_private_fetch=allow_private_fetch,
                              **limits(max_running_jobs=max_running_jobs, max_image_bytes=max_image_bytes),
-                             **sweep_settings(interval=sweep_interval, grace=sweep_grace), **where)
+                             **sweep_settings(interval=sweep_interval, grace=sweep_grace, upload_ttl=upload_ttl),
+                             **where)
     the_worker = Worker(open_runtime_or_exit(settings), the_engine)
     _install_shutdown(the_worker, grace)
     the_worker.run()
@@ -255,16 +304,27 @@ def _install_shutdown(the_worker, grace: float) -> None:  # type: ignore[no-unty
     signal.signal(signal.SIGINT, on_signal)
 
 
-def _run_uvicorn(app, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+def _run_uvicorn(app, host: str, port: int, settings) -> None:  # type: ignore[no-untyped-def]
     import uvicorn
+
+    from happyhorse.api.server_config import uvicorn_config
 
     # After a graceful shutdown uvicorn re-raises the signal that stopped it, to
     # the handler in place before it started; with the default one the process
     # would die "killed by SIGTERM" (-15/143). A SIGTERM stop is a clean exit (0),
     # as for `happyhorse worker`; before uvicorn takes over, it exits at once.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run(app, host=host, port=port, log_level=os.environ.get("HAPPYHORSE_LOG_LEVEL", "info").lower(),
-                timeout_graceful_shutdown=5)
+    # The connection guard, proxy trust and log redaction of api.server_config, whatever the HTTP parser.
+    config = uvicorn_config(app, host=host, port=port, settings=settings,
+                            log_level=os.environ.get("HAPPYHORSE_LOG_LEVEL", "info").lower(),
+                            timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    if not server.started:  # e.g. the port is taken: uvicorn has logged why; exit as uvicorn.run does
+        raise SystemExit(3)
 
 
 def _exit_cleanly(_signum: int, _frame: object) -> None:

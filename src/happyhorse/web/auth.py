@@ -18,6 +18,7 @@ from fastapi import Depends, Request, Response
 
 from happyhorse.api.deps import read_db
 from happyhorse.errors import AuthenticationFailed, NotFound
+from happyhorse.web.cookies import request_cookie
 from happyhorse.web.middleware import csrf_failure
 from happyhorse.web.sessions import CSRF_HEADER, SESSION_COOKIE, WebSession, csrf_matches, find_session
 
@@ -28,7 +29,7 @@ async def optional_session(request: Request) -> WebSession | None:
     """The request's live session, or None (looked up once per request)."""
     if "web_session" not in request.scope.setdefault("state", {}):
         runtime = request.app.state.runtime
-        token = request.cookies.get(SESSION_COOKIE)
+        token = request_cookie(request, SESSION_COOKIE)
         found = await read_db(runtime, lambda: find_session(runtime.db, token)) if token else None
         request.scope["state"]["web_session"] = found
     return request.scope["state"]["web_session"]
@@ -71,7 +72,7 @@ def is_https(request: Request) -> bool:
 
 def pre_session_token(request: Request) -> str:
     """The double-submit token of the sign-in/sign-up forms: the ``hh_csrf`` cookie's value (set if absent)."""
-    token = request.cookies.get(PRE_SESSION_COOKIE)
+    token = request_cookie(request, PRE_SESSION_COOKIE)
     if not token or len(token) > 100:
         token = secrets.token_urlsafe(24)
         request.scope.setdefault("state", {})["new_pre_session_token"] = token
@@ -86,5 +87,5 @@ def set_pre_session_cookie(request: Request, response: Response) -> None:
 
 
 def pre_session_token_matches(request: Request, sent: str | None) -> bool:
-    cookie = request.cookies.get(PRE_SESSION_COOKIE)
+    cookie = request_cookie(request, PRE_SESSION_COOKIE)
     return bool(cookie and sent) and hmac.compare_digest(cookie.encode(), (sent or "").encode())

@@ -11,31 +11,16 @@ always wins: API clients never see the cookie path.
 
 from __future__ import annotations
 
-from http.cookies import SimpleCookie
-
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from happyhorse.api.deps import read_db
 from happyhorse.errors import Forbidden
+from happyhorse.web.cookies import cookie_value
 from happyhorse.web.sessions import CSRF_HEADER, SESSION_COOKIE, csrf_matches, find_session, session_api_key
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _CSRF_HEADER = CSRF_HEADER.lower().encode()
-
-
-def cookie_value(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
-    """One cookie's value from raw ASGI headers."""
-    for key, value in headers:
-        if key == b"cookie":
-            jar: SimpleCookie = SimpleCookie()
-            try:
-                jar.load(value.decode("latin-1"))
-            except Exception:  # a malformed Cookie header is the client's problem, not a 500
-                continue
-            if name in jar:
-                return jar[name].value
-    return None
 
 
 def csrf_failure() -> Forbidden:
@@ -58,8 +43,12 @@ class SessionCookieMiddleware:
             await self.app(scope, receive, send)
             return
         headers: list[tuple[bytes, bytes]] = scope["headers"]
+        # The cookie is read only where it can matter: an explicit key always wins.
+        if any(key == b"authorization" for key, _ in headers):
+            await self.app(scope, receive, send)
+            return
         token = cookie_value(headers, SESSION_COOKIE)
-        if token is None or any(key == b"authorization" for key, _ in headers):
+        if token is None:
             await self.app(scope, receive, send)
             return
         app_state = scope["app"].state

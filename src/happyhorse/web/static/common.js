@@ -107,7 +107,10 @@ export async function copyText(text) {
   try {
     await navigator.clipboard.writeText(text);
   } catch {
-    const area = el("textarea", { "aria-hidden": "true", style: "position:fixed;opacity:0" });
+    const area = el("textarea", { "aria-hidden": "true" });
+    // Set through CSSOM: the pages' Content-Security-Policy refuses inline style attributes.
+    area.style.position = "fixed";
+    area.style.opacity = "0";
     area.value = text;
     document.body.append(area);
     area.select();
