@@ -18,6 +18,7 @@ from typing import Any
 from happyhorse.errors import InvalidRequest
 from happyhorse.ids import is_id
 from happyhorse.media.sizes import ASPECT_RATIOS, RESOLUTIONS
+from happyhorse.text import check_text, escaped
 
 MODEL_ID = "happyhorse-1-1"
 MODEL_ALIASES = {"happyhorse-1-1": MODEL_ID, "happyhorse-1.1": MODEL_ID}  # compared case-insensitively
@@ -30,6 +31,8 @@ MAX_IMAGE_REFERENCE_CHARS = 2048
 
 FIELDS = ("model", "prompt", "mode", "image", "aspect_ratio", "resolution", "duration", "seed", "watermark")
 _CHARACTER = re.compile(r"\bcharacter(\d+)\b", re.IGNORECASE)
+_FORM_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_MAX_NUMBER_CHARS = 1000  # int() refuses past 4,300 digits; nothing legal needs more than 10
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ def parse_generation_request(
     """Validate ``fields`` (JSON values, or strings when ``from_form``) plus
     ``image_parts`` multipart file parts, which count as images after any
     ``image`` strings."""
-    unknown = sorted(set(fields) - set(FIELDS))
+    unknown = sorted(escaped(name) for name in set(fields) - set(FIELDS))
     if unknown:
         raise InvalidRequest(
             "unknown_field",
@@ -108,7 +111,9 @@ def _parse_prompt(value: Any) -> str:
         raise InvalidRequest("missing_required_field", "prompt is required: describe the video to generate", "prompt")
     if not isinstance(value, str):
         raise InvalidRequest("invalid_type", f"prompt must be a string, got {_type_name(value)}", "prompt")
-    prompt = value.strip()
+    # The body readers check this already; here too, since a prompt that cannot be encoded
+    # would be stored and then break every answer that shows the job.
+    prompt = check_text(value, "prompt").strip()
     if not prompt:
         raise InvalidRequest("prompt_empty", "prompt is empty; describe the video to generate", "prompt")
     if len(prompt) > MAX_PROMPT_CHARS:
@@ -161,15 +166,19 @@ def _parse_seed(value: Any, from_form: bool) -> int:
 
 def _parse_number(value: Any, name: str, from_form: bool) -> float | int:
     if from_form and isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            try:
-                parsed = float(value.strip())
-            except ValueError:
-                parsed = math.nan
+        # A number as JSON spells it, in ASCII digits: Python's int() would also take
+        # "1_0", "١٠" (Arabic-Indic digits) and "inf".
+        text = value.strip(" \t\r\n")
+        if len(text) <= _MAX_NUMBER_CHARS and _FORM_NUMBER.fullmatch(text):
+            parsed = float(text) if any(c in text for c in ".eE") else int(text)
             if math.isfinite(parsed):
                 return parsed
+        raise InvalidRequest(
+            "invalid_type",
+            f"{name} must be a number in ASCII digits (at most {_MAX_NUMBER_CHARS} characters) such as 5, "
+            f"got {value[:40]!r}",
+            name,
+        )
     elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return value
     raise InvalidRequest("invalid_type", f"{name} must be a number, got {_type_name(value)}", name)
@@ -211,7 +220,7 @@ def _parse_image_references(value: Any, image_parts: int) -> tuple[ImageReferenc
 def _classify_reference(item: Any, param: str) -> ImageReference:
     if not isinstance(item, str):
         raise InvalidRequest("invalid_type", f"{param} must be a string, got {_type_name(item)}", param)
-    text = item.strip()
+    text = check_text(item, param).strip()
     if text.startswith("data:"):
         return ImageReference("data_uri", text, param)
     if len(text) > MAX_IMAGE_REFERENCE_CHARS:

@@ -9,6 +9,7 @@ from happyhorse.billing.usage import Usage
 from happyhorse.jobs.model import Job
 from happyhorse.jobs.status import Status
 from happyhorse.storage.signing import UrlSigner
+from happyhorse.text import showable_text
 
 
 def iso_time(epoch: float | None) -> str | None:
@@ -28,6 +29,12 @@ def job_object(
     job: Job, *, queue_position: int | None, signer: UrlSigner, base_url: str, url_ttl: int, usage: Usage | None = None
 ) -> dict:
     """The job as the API returns it; output URLs are signed afresh on every call.
+
+    Total: whatever a stored row holds, the answer can be encoded. (A prompt with a
+    lone surrogate, stored before the body readers refused them, made the answer's
+    UTF-8 encoding fail: a 500 after the job was committed, and on every later read.
+    The request is JSON, which SQLite stores with the surrogate escaped; a text
+    column such as ``error_message`` cannot hold one at all.)
 
     ``usage`` comes from the job's captured hold. A completed job without one
     finished before billing existed (migration 0002): it shows the price table's figure."""
@@ -51,7 +58,7 @@ def job_object(
         "completed_at": iso_time(job.completed_at),
         "request": {
             "mode": request["mode"],
-            "prompt": request["prompt"],
+            "prompt": showable_text(request["prompt"]),
             "aspect_ratio": (job.result or {}).get("aspect_ratio", request["aspect_ratio"]),
             "resolution": request["resolution"],
             "duration": request["duration"],

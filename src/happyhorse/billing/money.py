@@ -9,7 +9,8 @@ micro-dollars (:func:`sum_micros`), exact on both, and turned back into a
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, cast, func
@@ -19,6 +20,8 @@ CENT = Decimal("0.01")
 # The largest amount one grant may add: far below NUMERIC(18, 6)'s 10¹² and
 # SQLite's exact range, with room for many grants.
 MAX_GRANT = Decimal("1000000")
+# Digits, then at most one "." and its decimals (too many decimals get their own message).
+_USD = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+", re.ASCII)
 
 
 def sum_micros(column: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -52,15 +55,22 @@ def format_usd(amount: Decimal) -> str:
 
 
 def parse_usd(text: str, *, param: str = "amount") -> Decimal:
-    """An operator-typed amount such as ``10`` or ``2.50`` (``$`` allowed) as a positive Decimal.
+    """An operator-typed amount such as ``10``, ``2.50`` or ``$0.000125`` as a positive Decimal.
 
-    Raises ValueError with a message that says what to type instead."""
-    cleaned = text.strip().removeprefix("$").replace(",", "")
-    try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueError(f"{param} must be a number of US dollars such as 10 or 2.50, not {text!r}") from None
-    if not amount.is_finite() or amount <= 0:
+    Only ASCII digits with at most one ``.`` and six decimals (what the ledger
+    keeps), after an optional ``$``: ``"2,50"`` could mean $2.50 or $250, so
+    commas, underscores, inner spaces, exponents, other digits and NaN/Infinity
+    are refused. Raises ValueError with a message that says what to type instead."""
+    cleaned = text.strip().removeprefix("$")
+    if cleaned.startswith("-") and _USD.fullmatch(cleaned[1:]):
+        raise ValueError(f"{param} must be more than 0, got {text!r}")
+    if not _USD.fullmatch(cleaned):
+        raise ValueError(
+            f"{param} must be a number of US dollars written with digits and at most one '.', such as 10 or 2.50 "
+            f"(no commas, spaces, underscores or exponents), not {text!r}"
+        )
+    amount = Decimal(cleaned)
+    if amount <= 0:
         raise ValueError(f"{param} must be more than 0, got {text!r}")
     if amount != amount.quantize(MICRO):
         raise ValueError(f"{param} has more than 6 decimal places: {text!r}")

@@ -29,7 +29,9 @@ def _open(data_dir, database_url, account_name: str):  # type: ignore[no-untyped
 @credits_app.command("add")
 def credits_add(
     account: str = typer.Argument(..., help="Account name."),
-    usd: str = typer.Argument(..., help="Amount in US dollars, e.g. 10 or 2.50."),
+    usd: str = typer.Argument(
+        ..., help="Amount in US dollars: digits and at most one '.', e.g. 10 or 2.50 (no commas)."
+    ),
     memo: str | None = typer.Option(None, "--memo", help="A note kept on the ledger entry."),
     data_dir: DataDir = default_dir(),
     database_url: DatabaseUrl = None,

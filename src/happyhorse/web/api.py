@@ -15,13 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from happyhorse.accounts import create_key
+from happyhorse.api.checked_body import checked_body_route
 from happyhorse.api.deps import RuntimeDep
 from happyhorse.api.presenters import iso_time
 from happyhorse.errors import InvalidRequest
 from happyhorse.web import dashboard
 from happyhorse.web.auth import CsrfSessionDep, OperatorDep, SessionDep
 
-router = APIRouter(prefix="/dashboard/api", include_in_schema=False)
+# Bodies are capped (64 KB) and their text checked before pydantic sees them: see api.checked_body.
+router = APIRouter(prefix="/dashboard/api", include_in_schema=False, route_class=checked_body_route())
 
 
 # Names and memos are one line of text; PostgreSQL refuses NUL in text outright.

@@ -65,7 +65,8 @@ async def create_generation(request: Request, runtime: RuntimeDep, account: Curr
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     limit = runtime.settings.max_body_bytes
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        fields, parts = await read_form(request, limit, file_field="image")
+        fields, parts = await read_form(request, limit, file_field="image",
+                                        max_file_bytes=runtime.settings.max_image_bytes)
         generation = parse_generation_request(fields, image_parts=len(parts), from_form=True)
     elif content_type in ("application/json", "") or content_type.endswith("+json"):
         fields, parts = await read_json_object(request, limit), []
