@@ -1,14 +1,19 @@
 """Accepting a job: images checked and stored, then one transaction writes the
 job and its credit hold (and completes the request's ``Idempotency-Key``).
 
-Image bytes that are at hand (data URIs, multipart parts, earlier uploads) are
-checked here, before the job is accepted; URLs are checked for syntax now and
-fetched by the worker, which fails the job with ``invalid_image`` if they are bad.
+Every image is checked here, before the job is accepted: data URIs, multipart
+parts and earlier uploads as they are, image URLs after fetching them in the
+request (:mod:`happyhorse.inputs.url_inputs`), so a slow or broken URL costs
+its submitter's request and never a worker's time. A URL that cannot be
+fetched or breaks an image rule is a 400 ``invalid_image`` naming it; on any
+refusal nothing is left behind (no job, no hold, no upload, no file).
+Jobs queued before this rule may still hold URLs; the worker fetches those.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,17 +26,19 @@ from happyhorse.billing.idempotency import (
     complete_claim,
     request_fingerprint,
 )
-from happyhorse.generation_request import GenerationRequest
+from happyhorse.errors import InvalidRequest, ServiceError
+from happyhorse.generation_request import GenerationRequest, ImageReference
 from happyhorse.ids import new_id
 from happyhorse.inputs.datauri import parse_data_uri
 from happyhorse.inputs.fetch import validate_image_url
 from happyhorse.inputs.images import ImageInfo
+from happyhorse.inputs.url_inputs import INVALID_IMAGE_CODE, ensure_urls_accepted, fetch_image_urls
 from happyhorse.jobs import queries
 from happyhorse.jobs.model import Job
 from happyhorse.limits import ensure_queued_within_cap
 from happyhorse.media.sizes import frame_size, nearest_aspect_ratio
 from happyhorse.runtime import Runtime
-from happyhorse.uploads import get_upload, insert_upload, store_image
+from happyhorse.uploads import insert_upload, store_image, use_upload
 
 log = logging.getLogger("happyhorse.submission")
 
@@ -93,40 +100,87 @@ def submit_generation(
     job and its queue position as of the insert (a worker may claim it a moment
     later). Raises :class:`~happyhorse.errors.InsufficientCredits` (402) when
     the account's available balance is below the job's price."""
-    max_bytes = runtime.settings.max_image_bytes
-    if any(ref.kind in ("data_uri", "part") for ref in request.images):
-        # Refuse before decoding and storing images that would be thrown away.
+    for ref in request.images:
+        if ref.kind == "url":
+            validate_image_url(ref.value, param=ref.param)  # syntax only: nothing is resolved yet
+    ensure_urls_accepted(runtime.settings, [ref.param for ref in request.images if ref.kind == "url"])
+    if any(ref.kind != "upload" for ref in request.images):
+        # Refuse before fetching, decoding and storing images that would be thrown away.
         ensure_affordable(runtime.db, account_id, request.resolution, request.duration)
-    new_images: dict[int, _NewImage] = {}
+    new_images = _store_new_images(runtime, account_id, request, parts)
+    try:
+        return _queue_job(runtime, account_id, request, new_images, claim)
+    except BaseException:
+        _delete_stored(runtime, new_images.values())  # a refused submit leaves no file behind
+        raise
+
+
+def _store_new_images(
+    runtime: Runtime, account_id: str, request: GenerationRequest, parts: list[bytes]
+) -> dict[int, _NewImage]:
+    """Check and store every image that is not an earlier upload, by request index.
+    Cheap checks first (data URI syntax), then the URL fetches, then the image
+    rules on the bytes; if any image is refused, the ones stored already are deleted."""
+    max_bytes = runtime.settings.max_image_bytes
+    at_hand: dict[int, bytes] = {}
     for index, ref in enumerate(request.images):
         if ref.kind == "data_uri":
-            data = parse_data_uri(ref.value, param=ref.param, max_bytes=max_bytes)
+            at_hand[index] = parse_data_uri(ref.value, param=ref.param, max_bytes=max_bytes)
         elif ref.kind == "part":
-            data = parts[int(ref.value)]
-        else:
-            if ref.kind == "url":
-                validate_image_url(ref.value, param=ref.param)
-            continue
-        upload_id, info = store_image(runtime.storage, data, param=ref.param, max_bytes=max_bytes)
-        new_images[index] = _NewImage(upload_id, data, info)
+            at_hand[index] = parts[int(ref.value)]
+    urls = [(ref.param, ref.value) for ref in request.images if ref.kind == "url"]
+    fetched = fetch_image_urls(runtime.settings, account_id, urls)
+    new_images: dict[int, _NewImage] = {}
+    try:
+        for index, ref in enumerate(request.images):
+            data = fetched.get(ref.param) if ref.kind == "url" else at_hand.get(index)
+            if data is None:
+                continue  # an earlier upload: checked when it was uploaded
+            upload_id, info = _store_checked(runtime, ref, data, max_bytes)
+            new_images[index] = _NewImage(upload_id, data, info)
+    except BaseException:
+        _delete_stored(runtime, new_images.values())
+        raise
+    return new_images
 
+
+def _store_checked(runtime: Runtime, ref: ImageReference, data: bytes, max_bytes: int) -> tuple[str, ImageInfo]:
+    try:
+        return store_image(runtime.storage, data, param=ref.param, max_bytes=max_bytes)
+    except ServiceError as exc:
+        if ref.kind != "url":
+            raise
+        # One code for every way a URL's image can be refused, the code its job failed with before.
+        raise InvalidRequest(INVALID_IMAGE_CODE, exc.message, ref.param) from None
+
+
+def _delete_stored(runtime: Runtime, images: Iterable[_NewImage]) -> None:
+    for image in images:
+        try:
+            for listed in list(runtime.storage.list_objects(f"uploads/{image.upload_id}.")):
+                runtime.storage.delete(listed.key)
+        except Exception:  # the store is failing: the orphan sweep deletes the file later
+            log.warning("could not delete %s after a refused submit", image.upload_id, exc_info=True)
+
+
+def _queue_job(
+    runtime: Runtime, account_id: str, request: GenerationRequest, new_images: dict[int, _NewImage],
+    claim: KeyClaim | None,
+) -> tuple[Job, int | None]:
     job_id = new_id("job")
     with runtime.db.begin() as conn:
         inputs: list[dict] = []
-        sizes: list[tuple[int, int] | None] = []
+        sizes: list[tuple[int, int]] = []
         for index, ref in enumerate(request.images):
             if index in new_images:
                 image = new_images[index]
                 insert_upload(conn, image.upload_id, account_id, image.data, image.info)
                 inputs.append({"kind": "upload", "upload_id": image.upload_id})
                 sizes.append((image.info.width, image.info.height))
-            elif ref.kind == "upload":
-                upload = get_upload(conn, account_id, ref.value, param=ref.param)
+            else:
+                upload = use_upload(conn, account_id, ref.value, param=ref.param)
                 inputs.append({"kind": "upload", "upload_id": upload.id})
                 sizes.append((upload.width, upload.height))
-            else:
-                inputs.append({"kind": "url", "url": ref.value})
-                sizes.append(None)
         runtime.queue.insert_job(
             conn,
             job_id=job_id,
@@ -149,7 +203,8 @@ def submit_generation(
 
 def stored_request(request: GenerationRequest, inputs: list[dict], source_size: tuple[int, int] | None) -> dict:
     """The request as kept on the job row. For i2v the aspect ratio follows the
-    source image: known now for uploaded bytes, else set by the worker."""
+    source image (every image is at hand at submit; jobs queued before that may
+    carry ``None``, which the worker sets)."""
     aspect_ratio: str | None = request.aspect_ratio
     if request.mode == "i2v":
         aspect_ratio = nearest_aspect_ratio(*source_size) if source_size else None

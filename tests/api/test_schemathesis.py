@@ -88,6 +88,8 @@ def live(tmp_path_factory, database_url):
         signing_secret="test-secret",
         rate_limit_per_second=10_000,
         rate_limit_burst=100_000,
+        # Image URLs are fetched at submit: generated URLs would send traffic off this machine.
+        accept_image_urls=False,
     )
     with running_service(settings, worker=False) as service:
         yield service

@@ -10,9 +10,6 @@ from PIL import Image
 
 from .conftest import assert_error
 
-URL = "https://images.example.com/a.png"
-
-
 def submit(api, **body):
     return api.post("/v1/videos/generations", json=body)
 
@@ -21,6 +18,10 @@ def png_uri(width: int, height: int, fmt: str = "PNG") -> str:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), (200, 40, 90)).save(buffer, fmt)
     return f"data:image/{fmt.lower()};base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+# An image at hand (image URLs are fetched at submit, and tests reach nothing off this machine).
+IMAGE = png_uri(640, 480)
 
 
 def test_minimal_request_is_accepted_with_defaults(api):
@@ -102,34 +103,34 @@ def test_body_must_be_a_json_object(api):
 
 
 def test_auto_mode_resolution(api):
-    assert submit(api, prompt="x", image=URL).json()["request"]["mode"] == "i2v"
-    assert submit(api, prompt="character1 waves", image=URL).json()["request"]["mode"] == "r2v"
-    assert submit(api, prompt="x", image=[URL, URL]).json()["request"]["mode"] == "r2v"
+    assert submit(api, prompt="x", image=IMAGE).json()["request"]["mode"] == "i2v"
+    assert submit(api, prompt="character1 waves", image=IMAGE).json()["request"]["mode"] == "r2v"
+    assert submit(api, prompt="x", image=[IMAGE, IMAGE]).json()["request"]["mode"] == "r2v"
 
 
 def test_explicit_mode_must_fit_the_images(api):
-    assert_error(submit(api, prompt="x", mode="t2v", image=URL), 400, "mode_image_mismatch", "mode")
+    assert_error(submit(api, prompt="x", mode="t2v", image=IMAGE), 400, "mode_image_mismatch", "mode")
     assert_error(submit(api, prompt="x", mode="i2v"), 400, "mode_image_mismatch", "mode")
-    assert_error(submit(api, prompt="x", mode="i2v", image=[URL, URL]), 400, "mode_image_mismatch", "image")
+    assert_error(submit(api, prompt="x", mode="i2v", image=[IMAGE, IMAGE]), 400, "mode_image_mismatch", "image")
     assert_error(submit(api, prompt="x", mode="r2v"), 400, "mode_image_mismatch", "image")
 
 
 def test_nine_images_ok_ten_rejected(api):
-    assert submit(api, prompt="character9 dances", image=[URL] * 9).status_code == 202
-    assert_error(submit(api, prompt="x", image=[URL] * 10), 400, "too_many_images", "image")
+    assert submit(api, prompt="character9 dances", image=[IMAGE] * 9).status_code == 202
+    assert_error(submit(api, prompt="x", image=[IMAGE] * 10), 400, "too_many_images", "image")
 
 
 def test_character_beyond_the_images(api):
-    assert submit(api, prompt="character2 and character1", image=[URL, URL]).status_code == 202
-    error = assert_error(submit(api, prompt="character3 runs", image=[URL, URL]), 400,
+    assert submit(api, prompt="character2 and character1", image=[IMAGE, IMAGE]).status_code == 202
+    error = assert_error(submit(api, prompt="character3 runs", image=[IMAGE, IMAGE]), 400,
                          "character_reference_out_of_range", "prompt")
     assert "character3" in error["message"]
 
 
 def test_image_references(api):
     assert_error(submit(api, prompt="x", image="ftp://a/b.png"), 400, "invalid_image_reference", "image")
-    assert_error(submit(api, prompt="x", image=[URL, 5]), 400, "invalid_type", "image[1]")
-    assert_error(submit(api, prompt="x", image={"url": URL}), 400, "invalid_type", "image")
+    assert_error(submit(api, prompt="x", image=[IMAGE, 5]), 400, "invalid_type", "image[1]")
+    assert_error(submit(api, prompt="x", image={"url": IMAGE}), 400, "invalid_type", "image")
     assert_error(submit(api, prompt="x", image="upload_01jd0000000000000000000000"), 400, "upload_not_found", "image")
 
 
@@ -145,7 +146,7 @@ def test_image_rules_checked_at_submit(api):
     assert_error(submit(api, prompt="x", image=png_uri(1000, 399)), 400, "image_aspect_ratio_out_of_range", "image")
     assert submit(api, prompt="x", image=png_uri(1000, 400)).status_code == 202  # exactly 2.5:1
     gif = "data:image/gif;base64," + base64.b64encode(_gif()).decode()
-    assert_error(submit(api, prompt="x", image=[URL, gif]), 400, "image_format_unsupported", "image[1]")
+    assert_error(submit(api, prompt="x", image=[IMAGE, gif]), 400, "image_format_unsupported", "image[1]")
     assert_error(submit(api, prompt="x", image="data:image/png;base64,@@@"), 400, "invalid_data_uri", "image")
 
 

@@ -76,14 +76,31 @@ def test_the_worker_captures_exactly_the_price(service: LiveService) -> None:
 
 def test_a_failed_job_costs_nothing(service: LiveService) -> None:
     with client(service, service.new_account_key("failure", credits="1")) as http:
-        # Loopback URLs are refused by the fetch guard: the worker fails the job with invalid_image.
-        submitted = http.post("/v1/videos/generations",
-                              json={"prompt": "a horse", "duration": 5, "image": "http://127.0.0.1:9/horse.png"})
+        # Loopback URLs are refused by the fetch guard at submit: a 400, no job, no hold.
+        refused = http.post("/v1/videos/generations",
+                            json={"prompt": "a horse", "duration": 5, "image": "http://127.0.0.1:9/horse.png"})
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_image", refused.text
+        assert account(http)["pending_holds"] == 0
+        # An upload whose stored file is gone is accepted; the worker fails the job.
+        upload_id = http.post("/v1/uploads", files={"file": ("h.png", png(640, 480), "image/png")}).json()["upload_id"]
+        for listed in list(service.runtime.storage.list_objects(f"uploads/{upload_id}.")):
+            service.runtime.storage.delete(listed.key)
+        submitted = http.post("/v1/videos/generations", json={"prompt": "a horse", "duration": 5, "image": upload_id})
         assert submitted.status_code == 202, submitted.text
         job = wait_for_end(http, submitted.json()["job_id"])
         assert job["status"] == "failed" and job["usage"] is None
         money = account(http)
     assert (money["balance_usd"], money["held_usd"], money["spent_this_month_usd"]) == ("1.00", "0.00", "0.00")
+
+
+def png(width: int, height: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (90, 140, 200)).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def test_holds_show_on_the_account_and_cancel_releases_them(idle: LiveService) -> None:

@@ -47,9 +47,27 @@ def test_no_wait_prints_the_job_id(cli, idle_service):
     assert json.loads(as_json.stdout)["request"]["aspect_ratio"] == "1:1"
 
 
-def test_exit_1_when_the_job_fails(cli):
-    done = cli(*EXE_ARGS, "--image", "http://127.0.0.1:9/x.png")
+def upload_whose_file_is_lost(service, picture) -> str:  # type: ignore[no-untyped-def]
+    """An upload id the API accepts but whose stored bytes are gone: the worker fails its job."""
+    with open(picture(), "rb") as image:
+        uploaded = httpx.post(f"{service.base_url}/v1/uploads", headers=service.headers(),
+                              files={"file": ("p.png", image, "image/png")})
+    upload_id = uploaded.json()["upload_id"]
+    for listed in list(service.runtime.storage.list_objects(f"uploads/{upload_id}.")):
+        service.runtime.storage.delete(listed.key)
+    return upload_id
+
+
+def test_exit_1_when_the_job_fails(cli, service, picture):
+    done = cli(*EXE_ARGS, "--image", upload_whose_file_is_lost(service, picture))
     assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "generation_failed" in done.stderr
+
+
+def test_exit_3_when_an_image_url_is_refused_at_submit(cli):
+    # Image URLs are fetched at submit: a loopback one is a 400, no job is made.
+    done = cli(*EXE_ARGS, "--image", "http://127.0.0.1:9/x.png")
+    assert done.returncode == 3, (done.stdout, done.stderr)
     assert "invalid_image" in done.stderr
 
 

@@ -50,10 +50,16 @@ async def test_uploads_models_and_failures(service, pil_image):
         assert await client.uploads.retrieve(upload.upload_id) == upload
         [card] = await client.models.list()
         assert card.engine.name == "preview" and (await client.models.retrieve()).id == card.id
-        job = await client.videos.generate(prompt="from the network", image="http://127.0.0.1:9/x.png", duration=3)
+        with pytest.raises(happyhorse.BadRequestError) as refused:  # image URLs are fetched at submit
+            await client.videos.generate(prompt="from the network", image="http://127.0.0.1:9/x.png", duration=3)
+        assert (refused.value.code, refused.value.param) == ("invalid_image", "image")
+        lost = await client.uploads.create(pil_image(640, 640, seed=2))
+        for listed in list(service.runtime.storage.list_objects(f"uploads/{lost.upload_id}.")):
+            service.runtime.storage.delete(listed.key)  # the job is accepted; the worker fails it
+        job = await client.videos.generate(prompt="lost input", image=lost.upload_id, duration=3)
         with pytest.raises(happyhorse.JobFailedError) as caught:
             await client.jobs.wait(job, poll_interval=0.05)
-        assert caught.value.code == "invalid_image"
+        assert caught.value.code == "generation_failed"
         with pytest.raises(happyhorse.BadRequestError) as bad:
             await client.videos.generate(prompt="too long", duration=20)
         assert (bad.value.code, bad.value.param) == ("duration_out_of_range", "duration")

@@ -72,13 +72,29 @@ def test_uploads_create_retrieve_and_reuse(client, image_file, pil_image):
     client.jobs.wait(job, poll_interval=0.05)
 
 
-def test_a_job_whose_image_url_is_refused_raises_job_failed(client):
-    job = client.videos.generate(prompt="from the network", image="http://127.0.0.1:9/x.png", duration=3)
+def test_an_image_url_refused_at_submit_raises_bad_request(client):
+    # Image URLs are fetched at submit: a loopback one is a 400 and no job is made.
+    with pytest.raises(happyhorse.BadRequestError) as caught:
+        client.videos.generate(prompt="from the network", image="http://127.0.0.1:9/x.png", duration=3)
+    assert (caught.value.code, caught.value.param) == ("invalid_image", "image")
+
+
+def test_a_failed_job_raises_job_failed(client, service, image_file):
+    job = client.videos.generate(prompt="lost input", image=upload_whose_file_is_lost(client, service, image_file),
+                                 duration=3)
     with pytest.raises(happyhorse.JobFailedError) as caught:
         client.jobs.wait(job, poll_interval=0.05)
-    assert caught.value.code == "invalid_image" and caught.value.error_message
+    assert caught.value.code == "generation_failed" and caught.value.error_message
     assert caught.value.job.status == "failed" and caught.value.job_id == job.job_id
     assert isinstance(caught.value, happyhorse.JobNotCompletedError)
+
+
+def upload_whose_file_is_lost(client, service, image_file) -> str:  # type: ignore[no-untyped-def]
+    """An upload id the API accepts but whose stored bytes are gone: the worker fails its job."""
+    upload_id = client.uploads.create(image_file(640, 480)).upload_id
+    for listed in list(service.runtime.storage.list_objects(f"uploads/{upload_id}.")):
+        service.runtime.storage.delete(listed.key)
+    return upload_id
 
 
 def test_models_list_and_retrieve_name_the_engine(client):

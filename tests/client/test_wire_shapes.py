@@ -404,7 +404,10 @@ def test_real_answers_parse_with_nothing_left_over(service):
         completed = client.videos.generate_and_wait(
             prompt="the horse trots along the beach", image=upload, duration=3, poll_interval=0.05
         )
-        doomed = client.videos.generate(prompt="from the network", image="http://127.0.0.1:9/x.png", duration=3)
+        lost = client.uploads.create(_png(400, 320))
+        for listed in list(service.runtime.storage.list_objects(f"uploads/{lost.upload_id}.")):
+            service.runtime.storage.delete(listed.key)  # accepted, then failed by the worker
+        doomed = client.videos.generate(prompt="lost input", image=lost, duration=3)
         with pytest.raises(happyhorse.JobFailedError) as caught:
             client.jobs.wait(doomed, poll_interval=0.05)
         failed = client.jobs.retrieve(doomed)
@@ -426,7 +429,7 @@ def test_real_answers_parse_with_nothing_left_over(service):
     assert completed.request.mode == "i2v" and completed.error is None
     stamps = (completed.created_at, completed.started_at, completed.completed_at, completed.video.url_expires_at)
     assert all(stamp is not None and stamp.tzinfo is not None for stamp in stamps)  # timezone-aware
-    assert failed.status == "failed" and failed.error and failed.error.code == "invalid_image"
+    assert failed.status == "failed" and failed.error and failed.error.code == "generation_failed"
     assert {job.job_id for job in answers["list"].data} == {completed.job_id, failed.job_id}
     assert answers["model card"].engine.name == "preview" and answers["account"].pending_holds == 0
     # … and each parses into its SDK model with no field undeclared and none missing.

@@ -1,4 +1,5 @@
-"""Image URLs the worker fetches, through the real API: bad ones fail the job cleanly, good ones work.
+"""Image URLs through the real API: fetched at submit, bad ones refused (400) before any job exists,
+good ones stored and run; and the URL jobs queued before that rule, which the worker still fetches.
 
 The only server an image URL points at is a loopback ``http.server`` thread.
 """
@@ -15,8 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from happyhorse.accounts import get_account_by_name
+from happyhorse.billing.holds import take_hold
+from happyhorse.ids import new_id
 from happyhorse.settings import Settings
-from happyhorse.testing import running_service
+from happyhorse.testing import LiveService, running_service
 
 from .conftest import wait_until
 
@@ -68,31 +72,45 @@ def images() -> Iterator[ImageServer]:
         yield server
 
 
-def _client(tmp_path_factory, **settings) -> Iterator[httpx.Client]:
+def _service(tmp_path_factory, **settings) -> Iterator[LiveService]:
     config = Settings(data_dir=tmp_path_factory.mktemp("hh-inputs"), signing_secret="test-secret", **settings)
     with running_service(config) as live:
-        with httpx.Client(base_url=live.base_url, headers=live.headers(), timeout=30) as client:
-            yield client
+        yield live
 
 
 @pytest.fixture(scope="module")
-def strict_api(tmp_path_factory) -> Iterator[httpx.Client]:
+def strict_service(tmp_path_factory) -> Iterator[LiveService]:
     """The default deployment: image URLs must be public."""
-    yield from _client(tmp_path_factory)
+    yield from _service(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def local_api(tmp_path_factory) -> Iterator[httpx.Client]:
+def local_service(tmp_path_factory) -> Iterator[LiveService]:
     """A deployment that may fetch from loopback (``allow_private_fetch``)."""
-    yield from _client(tmp_path_factory, allow_private_fetch=True)
+    yield from _service(tmp_path_factory, allow_private_fetch=True)
 
 
-def run(client: httpx.Client, image_url: str) -> dict:
-    response = client.post("/v1/videos/generations", json={"prompt": "the horse walks", "image": image_url,
-                                                            "duration": 3})
-    assert response.status_code == 202, response.text
-    job_id = response.json()["job_id"]
+def _client(service: LiveService) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service.base_url, headers=service.headers(), timeout=30) as client:
+        yield client
 
+
+@pytest.fixture
+def strict_api(strict_service) -> Iterator[httpx.Client]:
+    yield from _client(strict_service)
+
+
+@pytest.fixture
+def local_api(local_service) -> Iterator[httpx.Client]:
+    yield from _client(local_service)
+
+
+def submit(client: httpx.Client, image_url: str) -> httpx.Response:
+    return client.post("/v1/videos/generations", json={"prompt": "the horse walks", "image": image_url,
+                                                         "duration": 3})
+
+
+def wait_for_end(client: httpx.Client, job_id: str) -> dict:
     def ended() -> dict | None:
         job = client.get(f"/v1/jobs/{job_id}").json()
         return job if job["status"] in ("completed", "failed", "cancelled") else None
@@ -100,20 +118,33 @@ def run(client: httpx.Client, image_url: str) -> dict:
     return wait_until(ended, timeout=60, interval=0.05)
 
 
-def test_a_loopback_url_fails_the_job_without_being_fetched(strict_api, images):
-    hits = images.hits
-    job = run(strict_api, f"{images.base}/portrait.png")
+def job_count(client: httpx.Client) -> int:
+    return len(client.get("/v1/jobs", params={"limit": 100}).json()["data"])
 
-    assert job["status"] == "failed", job
-    assert job["error"]["code"] == "invalid_image"
-    message = job["error"]["message"]
+
+def refused(client: httpx.Client, image_url: str) -> dict:
+    """The submit's 400 error; no job was made."""
+    before = job_count(client)
+    response = submit(client, image_url)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["param"]) == ("invalid_image", "image"), error
+    assert job_count(client) == before
+    return error
+
+
+def test_a_loopback_url_is_refused_at_submit_without_being_fetched(strict_api, images):
+    hits = images.hits
+    message = refused(strict_api, f"{images.base}/portrait.png")["message"]
+
     assert "127.0.0.1" in message and "loopback" in message and "public internet" in message, message
-    assert job["result"] is None
     assert images.hits == hits
 
 
 def test_a_portrait_image_url_gives_a_portrait_video(local_api, images):
-    job = run(local_api, f"{images.base}/portrait.png")
+    response = submit(local_api, f"{images.base}/portrait.png")
+    assert response.status_code == 202, response.text
+    job = wait_for_end(local_api, response.json()["job_id"])
 
     assert job["status"] == "completed", job
     assert job["request"]["mode"] == "i2v" and job["request"]["aspect_ratio"] == "9:16"
@@ -123,17 +154,47 @@ def test_a_portrait_image_url_gives_a_portrait_video(local_api, images):
     assert video.status_code == 200 and len(video.content) == output["bytes"]
 
 
-def test_a_too_small_image_url_fails_naming_the_rule(local_api, images):
-    job = run(local_api, f"{images.base}/tiny.png")
+def test_a_too_small_image_url_is_refused_naming_the_rule(local_api, images):
+    message = refused(local_api, f"{images.base}/tiny.png")["message"]
 
-    assert job["status"] == "failed", job
-    assert job["error"]["code"] == "invalid_image"
-    assert "200x200" in job["error"]["message"] and "at least 300 px" in job["error"]["message"], job["error"]
+    assert "200x200" in message and "at least 300 px" in message, message
 
 
-def test_a_url_that_answers_404_fails_the_job(local_api, images):
-    job = run(local_api, f"{images.base}/missing.png")
+def test_a_url_that_answers_404_is_refused(local_api, images):
+    assert "404" in refused(local_api, f"{images.base}/missing.png")["message"]
 
-    assert job["status"] == "failed", job
-    assert job["error"]["code"] == "invalid_image"
-    assert "404" in job["error"]["message"], job["error"]
+
+# -- jobs queued with URL inputs before URLs were fetched at submit --
+
+
+def queue_url_job(service: LiveService, image_url: str) -> str:
+    """A job as submits queued it before fetch-at-submit: its input is the URL itself."""
+    account = get_account_by_name(service.runtime.db, "tester")
+    job_id = new_id("job")
+    with service.runtime.db.begin() as conn:
+        service.runtime.queue.insert_job(
+            conn, job_id=job_id, account_id=account.id, model="happyhorse-1-1",
+            request={"mode": "i2v", "prompt": "the horse walks", "aspect_ratio": None, "resolution": "720p",
+                     "duration": 3, "seed": 7, "watermark": False, "width": None, "height": None,
+                     "inputs": [{"kind": "url", "url": image_url}]},
+        )
+        take_hold(conn, account_id=account.id, job_id=job_id, resolution="720p", duration=3)
+    return job_id
+
+
+def test_a_queued_url_job_is_still_fetched_by_the_worker(local_service, images):
+    with httpx.Client(base_url=local_service.base_url, headers=local_service.headers(), timeout=30) as client:
+        job = wait_for_end(client, queue_url_job(local_service, f"{images.base}/portrait.png"))
+        assert job["status"] == "completed", job
+        assert (job["result"]["outputs"][0]["width"], job["result"]["outputs"][0]["height"]) == (720, 1280)
+        failed = wait_for_end(client, queue_url_job(local_service, f"{images.base}/tiny.png"))
+    assert failed["status"] == "failed" and failed["error"]["code"] == "invalid_image", failed
+    assert "at least 300 px" in failed["error"]["message"]
+
+
+def test_a_queued_loopback_url_job_fails_without_being_fetched(strict_service, images):
+    hits = images.hits
+    with httpx.Client(base_url=strict_service.base_url, headers=strict_service.headers(), timeout=30) as client:
+        job = wait_for_end(client, queue_url_job(strict_service, f"{images.base}/portrait.png"))
+    assert job["status"] == "failed" and job["error"]["code"] == "invalid_image", job
+    assert "loopback" in job["error"]["message"] and images.hits == hits

@@ -68,6 +68,10 @@ uploads = Table(
     Column("height", Integer, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("created_at", Double, nullable=False),
+    # When the upload was stored or last named by a submit (or uploaded again): unused
+    # uploads expire this long after it (Settings.upload_ttl_seconds, the storage sweep).
+    Column("last_used_at", Double, nullable=True),
+    Index("ix_uploads_last_used_at", "last_used_at"),
 )
 
 jobs = Table(
@@ -100,6 +104,10 @@ jobs = Table(
     Index("ix_jobs_status_priority_created", "status", "priority", "created_at"),
     Index("ix_jobs_account_id_id", "account_id", "id"),
     Index("ix_jobs_completed_at", "completed_at"),  # the orphan sweep walks ended jobs by it
+    # Fair claims (migration 0005, see happyhorse.jobs.fairness): the accounts with queued
+    # jobs and each one's next job; and when each account was last served.
+    Index("ix_jobs_status_account_priority_created", "status", "account_id", "priority", "created_at", "id"),
+    Index("ix_jobs_account_id_started_at", "account_id", "started_at"),
 )
 
 outputs = Table(

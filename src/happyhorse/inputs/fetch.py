@@ -13,8 +13,9 @@ One :func:`fetch_url` call, per RELIABILITY.md "Inputs":
 5. read the body streaming, stopping at ``max_bytes`` and at the end of one
    time budget shared by every hop, connect, TLS handshake and read.
 
-Errors are :class:`FetchError` with a stable ``code``; the worker turns them
-into a failed job (``invalid_image``), the API into a 400.
+Errors are :class:`FetchError` with a stable ``code``; a submit turns them into
+a 400 ``invalid_image`` (:mod:`happyhorse.inputs.url_inputs`), and the worker,
+for jobs queued before URLs were fetched at submit, into a failed job.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, insert, literal, null, select, update
+from sqlalchemy import ColumnElement, Update, case, func, insert, literal, null, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from happyhorse.db.clock import db_now
@@ -24,7 +24,7 @@ from happyhorse.db.schema import jobs
 from happyhorse.db.schema import outputs as outputs_table
 from happyhorse.errors import Conflict
 from happyhorse.ids import new_id
-from happyhorse.jobs import polling, queries
+from happyhorse.jobs import fairness, polling, queries
 from happyhorse.jobs.polling import PolledJob
 from happyhorse.jobs.model import ClaimedJob, HeartbeatResult, Job, Lease, ReapResult
 from happyhorse.jobs.status import Event, Status, transition
@@ -87,7 +87,11 @@ class JobQueue:
         self, worker_id: str, *, lease_seconds: float = 30.0, engine: str | None = None,
         max_running_per_account: int = 0,
     ) -> ClaimedJob | None:
-        """Lease the next queued job by (priority, created_at, id), or None when none is queued.
+        """Lease the next queued job, or None when none is claimable.
+
+        Fair across accounts (see :mod:`happyhorse.jobs.fairness`): the account
+        served least recently goes first (lower ``priority`` before all), and
+        its job is its oldest by (priority, created_at, id).
         ``engine`` names the engine that will run it (shown on the job from now on).
         ``max_running_per_account`` (0: no cap) skips the jobs of accounts that
         already have that many running, so one account cannot take every worker.
@@ -95,6 +99,30 @@ class JobQueue:
         One short transaction. PostgreSQL skips rows other claimers have locked;
         SQLite serialises claimers with ``BEGIN IMMEDIATE`` (see ``make_engine``).
         """
+        postgres = self.engine.dialect.name == "postgresql"
+        with self.engine.begin() as conn:
+            account_id = conn.execute(fairness.next_account_query(max_running_per_account)).scalar()
+            if account_id is None:
+                return None
+            row = conn.execute(
+                self._claim_statement(worker_id, lease_seconds, engine, max_running_per_account, account_id)
+            ).first()
+            if row is None and postgres:
+                # Concurrent claimers took that account's jobs since we looked: take
+                # anyone's oldest rather than leave this worker idle for a poll.
+                row = conn.execute(
+                    self._claim_statement(worker_id, lease_seconds, engine, max_running_per_account, None)
+                ).first()
+        if row is None:
+            return None
+        job = Job.from_row(row)
+        return ClaimedJob(job=job, lease=Lease(job_id=job.id, token=job.lease_token, worker_id=worker_id))
+
+    def _claim_statement(
+        self, worker_id: str, lease_seconds: float, engine: str | None, max_running_per_account: int,
+        account_id: str | None,
+    ) -> Update:
+        """``UPDATE ... RETURNING`` that leases the oldest queued job (of ``account_id``, if given)."""
         t = transition(Event.CLAIM)
         next_id = (
             select(jobs.c.id)
@@ -102,6 +130,8 @@ class JobQueue:
             .order_by(jobs.c.priority, jobs.c.created_at, jobs.c.id)
             .limit(1)
         )
+        if account_id is not None:
+            next_id = next_id.where(jobs.c.account_id == account_id)
         if max_running_per_account > 0:
             running = jobs.alias("running")
             running_count = (
@@ -115,7 +145,7 @@ class JobQueue:
             next_id = next_id.where(running_count < max_running_per_account)
         if self.engine.dialect.name == "postgresql":
             next_id = next_id.with_for_update(skip_locked=True)
-        stmt = (
+        return (
             update(jobs)
             .where(jobs.c.id == next_id.scalar_subquery(), jobs.c.status == t.source.value)
             .values(
@@ -126,12 +156,6 @@ class JobQueue:
             )
             .returning(*jobs.c)
         )
-        with self.engine.begin() as conn:
-            row = conn.execute(stmt).first()
-        if row is None:
-            return None
-        job = Job.from_row(row)
-        return ClaimedJob(job=job, lease=Lease(job_id=job.id, token=job.lease_token, worker_id=worker_id))
 
     def _fenced(self, held: LeaseLike) -> ColumnElement[bool]:
         lease = _lease(held)
