@@ -1,5 +1,6 @@
 """``happyhorse serve`` as a newcomer runs it: the first start makes a ``dev``
-key, prints it once and saves it (0600); later starts reuse it silently."""
+key, prints it once and saves it (0600); later starts reuse it silently. Web
+sign-up gives no credit unless the operator asks, and the banner says so."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import httpx
 from happyhorse.testing import free_port
 
 KEY_RE = re.compile(r"hh_live_[A-Za-z0-9_-]{36}")
+TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def _start(hh, processes, data_dir, name):  # type: ignore[no-untyped-def]
@@ -41,8 +43,18 @@ def test_serve_makes_the_dev_key_once(hh, processes, tmp_path) -> None:
         assert models.status_code == 200, models.text
         assert models.json()["data"][0]["engine"]["name"] == "preview"
         assert client.get("/v1/models").status_code == 401
+        # A web sign-up under serve's defaults: an account with no credit (the dev account keeps its $10).
+        token = TOKEN_RE.search(client.get("/signup").text).group(1)  # type: ignore[union-attr]
+        signed_up = client.post("/signup", data={"email": "new@example.com", "password": "a long password",
+                                                 "csrf_token": token})
+        assert signed_up.status_code == 303, signed_up.text
+        assert client.get("/v1/account").json()["balance_usd"] == "0.00"
+        client.cookies.clear()
+        assert client.get("/v1/account", headers={"Authorization": f"Bearer {key}"}).json()["balance_usd"] == "10.00"
     _stop(first)
     first_output = first.output()
+    assert "each new account gets $0.00 of credit (--signup-credit)" in first_output, first_output
+    assert "dev account (dev@localhost, the dev API key) was given $10.00" in first_output
     assert first_output.count(key) == 1, first_output  # printed once, never logged again
     assert KEY_RE.findall(first_output) == [key]
 

@@ -35,3 +35,25 @@ def test_users_create_list_and_operator(tmp_path) -> None:
         assert authenticate_user(runtime.db, "ARTIST@example.com", "a long enough password").account_name == "studio"
     finally:
         runtime.close()
+
+
+def test_users_commands_normalise_and_validate_emails_as_sign_up_does(tmp_path) -> None:
+    runner = CliRunner()
+    data = ["--data-dir", str(tmp_path)]
+    env = {"HAPPYHORSE_USER_PASSWORD": "a long enough password"}
+    made = runner.invoke(app, ["users", "create", "  Ｓtaff@Bücher.DE ", *data], env=env)
+    assert made.exit_code == 0, made.output
+    assert "staff@xn--bcher-kva.de in account staff@xn--bcher-kva.de" in made.output
+    again = runner.invoke(app, ["users", "create", "STAFF@xn--bcher-kva.de", *data], env=env)
+    assert again.exit_code == 1 and "already exists" in again.output
+    for email, said in (("ad\u202enimda@example.com", "U+202E"), ("staff@b\u0430nk.example", "mixes Cyrillic")):
+        refused = runner.invoke(app, ["users", "create", email, *data], env=env)
+        assert refused.exit_code == 1 and said in refused.output, refused.output
+    assert runner.invoke(app, ["users", "operator", "staff@bücher.de", *data]).exit_code == 0
+    assert runner.invoke(app, ["users", "list", *data]).output.splitlines() == [
+        "staff@xn--bcher-kva.de  staff@xn--bcher-kva.de  operator"]
+    runtime = Runtime.open(Settings(data_dir=tmp_path))
+    try:
+        assert authenticate_user(runtime.db, "Ｓtaff@bücher.de", "a long enough password").is_operator
+    finally:
+        runtime.close()

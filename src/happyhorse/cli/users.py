@@ -17,7 +17,8 @@ def _runtime(data_dir, database_url):  # type: ignore[no-untyped-def]
 
 @users_app.command("create")
 def users_create(
-    email: str = typer.Argument(..., help="The user's email (their sign-in name)."),
+    email: str = typer.Argument(..., help="The user's email (their sign-in name), stored as sign-up stores it: "
+                                "lower-cased, the domain in ASCII (punycode); look-alike emails are refused."),
     account: str | None = typer.Option(None, "--account", help="Add the user to this existing account "
                                        "(default: a new account named after the email)."),
     operator: bool = typer.Option(False, "--operator", help="Let the user see every account and grant credit."),
@@ -59,7 +60,7 @@ def users_list(data_dir: DataDir = default_dir(), database_url: DatabaseUrl = No
 
 @users_app.command("operator")
 def users_operator(
-    email: str,
+    email: str = typer.Argument(..., help="The user's email, in any spelling sign-in accepts."),
     revoke: bool = typer.Option(False, "--revoke", help="Take the operator role away instead."),
     data_dir: DataDir = default_dir(),
     database_url: DatabaseUrl = None,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from happyhorse.api.body import read_text_form
 from happyhorse.errors import ServiceError
 from happyhorse.web.auth import (
     is_https,
@@ -14,9 +17,11 @@ from happyhorse.web.auth import (
     pre_session_token_matches,
     set_pre_session_cookie,
 )
+from happyhorse.web.client_address import client_address_key
 from happyhorse.web.sessions import CSRF_FIELD, SESSION_COOKIE, csrf_matches, end_session, start_session
+from happyhorse.web.signup_throttle import signup_throttle_of
 from happyhorse.web.templates import Raw, page, public_page
-from happyhorse.web.users import User, authenticate_user, create_user
+from happyhorse.web.users import User, authenticate_user, check_sign_up_form, sign_up_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -107,6 +112,20 @@ def _csrf_refused(request: Request, kind: str) -> HTMLResponse:
                       error="This form expired or came from another site. Please try again.")
 
 
+def _too_many(request: Request, kind: str, wait: int, *, email: str, next_path: str | None = None) -> HTMLResponse:
+    what = "failed sign-ins" if kind == "signin" else "sign-ups or sign-ins from your network address"
+    response = _auth_form(request, kind, email=email, status=429, next_path=next_path,
+                          error=f"Too many {what}. Please try again in {_duration(wait)}.")
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} seconds"
+    return f"{math.ceil(seconds / 60)} minutes"
+
+
 @router.get("/signin")
 async def signin_form(request: Request, next: str | None = None) -> Response:
     if await optional_session(request):
@@ -116,23 +135,21 @@ async def signin_form(request: Request, next: str | None = None) -> Response:
 
 @router.post("/signin")
 async def signin(request: Request) -> Response:
-    form = await request.form()
+    form = await read_text_form(request)
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     next_path = str(form.get("next") or "")
     if not pre_session_token_matches(request, str(form.get(CSRF_FIELD, ""))):
         return _csrf_refused(request, "signin")
     runtime, throttle = request.app.state.runtime, request.app.state.signin_throttle
-    address = request.client.host if request.client else ""
-    if wait := throttle.retry_after(email, address):
-        response = _auth_form(request, "signin", email=email, status=429, next_path=next_path,
-                              error=f"Too many failed sign-ins. Please try again in {wait} seconds.")
-        response.headers["Retry-After"] = str(wait)
-        return response
-    try:
-        user = await run_in_threadpool(authenticate_user, runtime.db, email, password)
-    except ServiceError as error:
-        throttle.failed(email, address)
-        return _auth_form(request, "signin", error=error.message, email=email, status=401, next_path=next_path)
+    address = client_address_key(request)
+    async with throttle.one_at_a_time(address):
+        if wait := throttle.retry_after(email, address):
+            return _too_many(request, "signin", wait, email=email, next_path=next_path)
+        try:
+            user = await run_in_threadpool(authenticate_user, runtime.db, email, password)
+        except ServiceError as error:
+            throttle.failed(email, address)
+            return _auth_form(request, "signin", error=error.message, email=email, status=401, next_path=next_path)
     return await run_in_threadpool(_signed_in, request, user, next_path)
 
 
@@ -148,23 +165,33 @@ async def signup(request: Request) -> Response:
     runtime = request.app.state.runtime
     if not runtime.settings.allow_signup:
         return _signup_closed()
-    form = await request.form()
+    form = await read_text_form(request)
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     if not pre_session_token_matches(request, str(form.get(CSRF_FIELD, ""))):
         return _csrf_refused(request, "signup")
     try:
-        user = await run_in_threadpool(
-            create_user, runtime.db, email, password, starting_credit=runtime.settings.signup_credit_usd
-        )
+        check_sign_up_form(email, password)  # the form's own mistakes: told at once, counted nowhere
     except ServiceError as error:
         return _auth_form(request, "signup", error=error.message, email=email, status=error.status)
+    signins, address = request.app.state.signin_throttle, client_address_key(request)
+    async with signins.one_at_a_time(address):
+        # Counted before the account is written, whatever comes of it, so parallel sign-ups count too.
+        if wait := signins.retry_after(email, address) or signup_throttle_of(request.app).take(address):
+            return _too_many(request, "signup", wait, email=email)
+        try:
+            user = await run_in_threadpool(
+                sign_up_user, runtime.db, email, password, starting_credit=runtime.settings.signup_credit_usd
+            )
+        except ServiceError as error:  # a taken email with another password: a failed sign-in, and said as one
+            signins.failed(email, address)
+            return _auth_form(request, "signup", error=error.message, email=email, status=error.status)
     return await run_in_threadpool(_signed_in, request, user, "/dashboard/keys")
 
 
 @router.post("/signout")
 async def signout(request: Request) -> Response:
     session = await optional_session(request)
-    form = await request.form()
+    form = await read_text_form(request)
     if session is not None:
         if not csrf_matches(session, str(form.get(CSRF_FIELD, ""))):
             refused = _message("Refused", "This sign-out form expired or came from another site.")
