@@ -50,3 +50,17 @@ def test_the_worker_commands_document_the_sweep_options(command: str) -> None:
     result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
     assert result.exit_code == 0, result.output
     assert "HAPPYHORSE_SWEEP_INTERVAL" in result.output and "HAPPYHORSE_SWEEP_GRACE" in result.output
+
+
+@pytest.mark.parametrize("command", ["serve", "api"])
+def test_the_api_commands_document_the_stream_cap(command: str) -> None:
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    assert "--max-streams-per-key" in result.output and "HAPPYHORSE_MAX_STREAMS_PER_KEY" in result.output
+
+
+def test_the_stream_cap_becomes_a_settings_field(tmp_path) -> None:
+    assert make_settings(tmp_path, None, **limits()).max_streams_per_key == 10
+    assert make_settings(tmp_path, None, **limits(max_streams=3)).max_streams_per_key == 3
+    with pytest.raises(typer.BadParameter):
+        limits(max_streams=-1)

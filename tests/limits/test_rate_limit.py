@@ -75,3 +75,52 @@ def test_over_the_rate_is_a_429_with_retry_after_on_every_route(limited) -> None
     with httpx.Client(base_url=limited.base_url, headers=limited.headers(other), timeout=30) as client:
         assert client.get("/v1/models").status_code == 200
         assert client.get("/healthz").status_code == 200
+
+
+# -- finding 7: the bucket is the key's, whatever the header's spelling -------------------------------
+
+def _spellings(key: str, count: int) -> list[str]:
+    """``count`` spellings of one ``Bearer`` header that authentication accepts: the scheme in any
+    case, one to three spaces before the key."""
+    spellings = []
+    for n in range(count):
+        scheme = "".join(c.upper() if n >> i & 1 else c for i, c in enumerate("bearer"))
+        spellings.append(f"{scheme}{' ' * (1 + n % 3)}{key}")
+    assert len(set(spellings)) == count
+    return spellings
+
+
+def test_spellings_of_one_key_share_its_bucket(tmp_path) -> None:
+    # Rate ~0: only the burst (5) is ever granted, whatever the spelling.
+    settings = Settings(data_dir=tmp_path, signing_secret="test-secret", rate_limit_per_second=0.001,
+                        rate_limit_burst=5)
+    with running_service(settings, worker=False) as live:
+        with httpx.Client(base_url=live.base_url, timeout=30) as client:
+            statuses = [client.get("/v1/account", headers={"Authorization": spelling}).status_code
+                        for spelling in _spellings(live.api_key, 17)]
+    assert statuses == [200] * 5 + [429] * 12, statuses
+
+
+def test_the_bucket_name_is_the_key_as_authentication_parses_it() -> None:
+    from happyhorse.api.rate_limit import bucket_name
+    from happyhorse.key_format import new_key
+
+    key = new_key()
+    names = {bucket_name(spelling.encode()) for spelling in [f"Bearer {key}", f"  bEaReR   {key}  ", *_spellings(key, 9)]}
+    assert len(names) == 1 and None not in names
+    assert bucket_name(f"Bearer {new_key()}".encode()) not in names  # another key, another bucket
+    # Values authentication refuses by their shape (401 at no database cost) take no bucket.
+    for refused in (b"", b"Basic abc", f"Bearer {key[:-1]}x".encode(), f"Bearer {key} {key}".encode(), b"\xff\xfe"):
+        assert bucket_name(refused) is None, refused
+
+
+def test_a_flood_of_new_names_stays_bounded_and_does_not_refill_a_busy_key() -> None:
+    clock = FakeClock()
+    buckets = TokenBuckets(rate=0.001, burst=2, clock=clock, max_buckets=100)
+    assert buckets.take(b"busy") == 0.0 and buckets.take(b"busy") == 0.0
+    for n in range(1000):  # made-up keys, one request each, while the busy key keeps asking
+        buckets.take(b"fake-%d" % n)
+        if n % 50 == 0:
+            clock.now += 0.01
+            assert buckets.take(b"busy") > 0, n  # still empty: the flood gave it no fresh burst
+        assert len(buckets) <= 100

@@ -1,7 +1,10 @@
 """The per-key request rate limit: a token bucket per API key, in this process.
 
 Every ``/v1`` request that carries a well-formed key takes one token from its
-key's bucket; the bucket holds up to ``rate_limit_burst`` tokens and refills at
+key's bucket. The bucket is named by the key itself (the SHA-256 of the token,
+parsed exactly as authentication parses it: scheme in any case, spaces
+trimmed), never by the header's bytes, so ``bearer KEY`` and ``BEARER  KEY``
+share one bucket. The bucket the bucket holds up to ``rate_limit_burst`` tokens and refills at
 ``rate_limit_per_second``. An empty bucket is a 429 ``rate_limit_exceeded``
 with ``Retry-After``. It is an ASGI middleware, not a dependency, so the fast
 polling route (a plain Starlette route) is covered too, at the cost of a dict
@@ -9,12 +12,18 @@ lookup and some arithmetic.
 
 The buckets live in memory: with several API replicas each enforces the limit
 on its own, so a key may make up to (replicas x rate) requests per second in
-all. Requests without an ``Authorization`` header are not counted here:
-they are answered 401 without touching the database anyway.
+all. Requests without an ``Authorization`` header, or with one that
+authentication refuses by its shape alone (not ``Bearer``, a bad checksum), are
+not counted here: they are answered 401 without touching the database anyway.
+Well-formed keys that do not exist do get buckets (telling them apart needs the
+database); the table is bounded (:data:`MAX_BUCKETS`), and a flood of made-up
+keys evicts the least recently used buckets, never a busy key's.
 """
 
 from __future__ import annotations
 
+import hashlib
+import heapq
 import math
 import time
 from collections.abc import Callable
@@ -23,10 +32,11 @@ from dataclasses import dataclass
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from happyhorse.errors import RateLimited
+from happyhorse.accounts import checked_key
+from happyhorse.errors import AuthenticationFailed, RateLimited
 
-# Past this many buckets, idle ones are dropped (a flood of made-up keys must
-# not grow memory without bound).
+# Past this many buckets (about 20 MB), idle ones are dropped, then the least
+# recently used: a flood of made-up keys must not grow memory without bound.
 MAX_BUCKETS = 100_000
 
 
@@ -39,18 +49,24 @@ class _Bucket:
 class TokenBuckets:
     """Token buckets by key. Not thread-safe: it is used only from the event loop."""
 
-    def __init__(self, rate: float, burst: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, burst: int, *, clock: Callable[[], float] = time.monotonic, max_buckets: int = MAX_BUCKETS
+    ) -> None:
         self.rate = rate
         self.burst = max(1, burst)
+        self.max_buckets = max(4, max_buckets)
         self._clock = clock
         self._buckets: dict[bytes, _Bucket] = {}
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     def take(self, name: bytes) -> float:
         """Take a token for ``name``; returns 0 if granted, else the seconds until one is available."""
         now = self._clock()
         bucket = self._buckets.get(name)
         if bucket is None:
-            if len(self._buckets) >= MAX_BUCKETS:
+            if len(self._buckets) >= self.max_buckets:
                 self._prune(now)
             bucket = self._buckets[name] = _Bucket(float(self.burst), now)
         else:
@@ -73,8 +89,23 @@ class TokenBuckets:
         # A bucket untouched for burst/rate seconds is full again: dropping it changes no answer.
         idle = self.burst / self.rate
         self._buckets = {name: b for name, b in self._buckets.items() if now - b.updated < idle}
-        if len(self._buckets) >= MAX_BUCKETS:  # all busy: forget them rather than grow (fails open)
-            self._buckets.clear()
+        if len(self._buckets) >= self.max_buckets:
+            # All busy (a flood of made-up keys): forget the least recently used quarter. Clearing
+            # them all would hand every real key a fresh burst; a key in use was touched recently.
+            evicted = heapq.nsmallest(self.max_buckets // 4, self._buckets.items(), key=lambda item: item[1].updated)
+            for name, _ in evicted:
+                del self._buckets[name]
+
+
+def bucket_name(authorization: bytes) -> bytes | None:
+    """The bucket of an ``Authorization`` value: the SHA-256 of the key in it, parsed as
+    :func:`~happyhorse.accounts.checked_key` parses it for authentication; ``None`` for a
+    value that authentication refuses by its shape alone (answered 401 at no database cost)."""
+    try:
+        key = checked_key(authorization.decode("latin-1"))
+    except AuthenticationFailed:
+        return None
+    return hashlib.sha256(key.encode()).digest()
 
 
 class RateLimitMiddleware:
@@ -94,10 +125,9 @@ class RateLimitMiddleware:
             return
         for name, value in scope["headers"]:
             if name == b"authorization":
-                # The bucket is named by the header's raw bytes: no decoding or hashing on
-                # the polling path. It lives only in this process's memory, as the request
-                # does; a malformed value gets a bucket too (and a 401 from the route).
-                wait = self.buckets.take(value)
+                # Named by the key, not the header's spelling (a checksum and a hash: microseconds).
+                bucket = bucket_name(value)
+                wait = 0.0 if bucket is None else self.buckets.take(bucket)
                 if wait > 0:
                     await _too_many(scope, self.buckets, wait)(scope, receive, send)
                     return

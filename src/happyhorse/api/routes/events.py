@@ -1,29 +1,55 @@
 """``GET /v1/jobs/{job_id}/events``: Server-Sent Events until the job ends.
 
 Each change of status, progress or queue position is sent as an ``event: job``
-whose ``data`` is the job object; the stream closes after the terminal one.
-A comment line every 15 s keeps proxies from closing an idle stream.
+whose ``data`` is the job object; the stream closes after the terminal one, or
+without another event once its key stops working (revoked, or the dashboard
+session behind it ended). A comment line every 15 s keeps proxies from closing
+an idle stream.
+
+An API key may keep ``max_streams_per_key`` streams open at once (per API
+process; 429 ``too_many_streams`` past it). Open streams do not read the
+database themselves: one poller per process reads every watched job each tick
+and wakes the streams whose job changed (see :mod:`happyhorse.api.streams`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
-from happyhorse.api.deps import CurrentAccount, RuntimeDep, read_db
+from happyhorse.accounts import checked_key, hash_key
+from happyhorse.api.deps import CurrentAccount, RuntimeDep
 from happyhorse.api.routes.jobs import _present, checked_job_id
 from happyhorse.api.schemas import JobIdPath, error_responses
+from happyhorse.api.streams import OpenStream, StreamHub
 from happyhorse.jobs.status import TERMINAL, Status
+from happyhorse.jobs.watching import snapshot_state
+from happyhorse.runtime import Runtime
 
 router = APIRouter(tags=["jobs"])
 
-POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15.0
+_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class EventStreamResponse(StreamingResponse):
+    """A stream that calls ``on_close`` however it ends: finished, client gone, or never started."""
+
+    def __init__(self, content: AsyncIterator[bytes], *, on_close: Callable[[], None]) -> None:
+        super().__init__(content, media_type="text/event-stream", headers=_HEADERS)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._on_close()
 
 
 @router.get(
@@ -38,24 +64,52 @@ KEEPALIVE_SECONDS = 15.0
 async def job_events(
     job_id: JobIdPath, request: Request, runtime: RuntimeDep, account: CurrentAccount
 ) -> StreamingResponse:
-    # Resolve the job first, so a foreign or missing job is a plain 404, not an empty stream.
-    first = await read_db(runtime, lambda: runtime.queue.get(checked_job_id(job_id), account_id=account.id))
+    # The slot is named by the key (authentication has just accepted this header).
+    hub = stream_hub(request.app, runtime)
+    stream = hub.open(hash_key(checked_key(request.headers.get("authorization"))))
+    try:
+        # The job first, so a foreign or missing job is a plain 404, not an empty stream; off the loop.
+        def first_event() -> dict:
+            return _present(request, runtime, runtime.queue.get(checked_job_id(job_id), account_id=account.id))
 
-    async def stream() -> AsyncIterator[bytes]:
-        job, last_sent, last_beat = first, None, time.monotonic()
-        while True:
-            body = await read_db(runtime, lambda: _present(request, runtime, job))
-            state = (body["status"], body["progress"], body["queue_position"])
-            if state != last_sent:
-                last_sent, last_beat = state, time.monotonic()
-                yield f"event: job\ndata: {json.dumps(body)}\n\n".encode()
-            elif time.monotonic() - last_beat > KEEPALIVE_SECONDS:
-                last_beat = time.monotonic()
-                yield b": keep-alive\n\n"
-            if Status(job.status) in TERMINAL or await request.is_disconnected():
-                return
-            await asyncio.sleep(POLL_SECONDS)
-            job = await read_db(runtime, lambda: runtime.queue.get(job_id, account_id=account.id))
+        first = await run_in_threadpool(first_event)
+    except BaseException:
+        hub.close(stream)
+        raise
+    hub.follow(stream, job_id, snapshot_state(first["status"], first["progress"], first["queue_position"]))
+    return EventStreamResponse(_events(request, runtime, stream, first), on_close=lambda: hub.close(stream))
 
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+def stream_hub(app: FastAPI, runtime: Runtime) -> StreamHub:
+    """The app's :class:`StreamHub`, made with its first stream (route handlers run on one loop)."""
+    hub: StreamHub | None = getattr(app.state, "event_streams", None)
+    if hub is None:
+        hub = app.state.event_streams = StreamHub(runtime.db, max_per_key=runtime.settings.max_streams_per_key)
+    return hub
+
+
+async def _events(request: Request, runtime: Runtime, stream: OpenStream, first: dict) -> AsyncIterator[bytes]:
+    yield _event(first)
+    if Status(first["status"]) in TERMINAL:
+        return
+    while True:
+        try:
+            async with asyncio.timeout(KEEPALIVE_SECONDS):
+                await stream.wake.wait()
+        except TimeoutError:
+            yield b": keep-alive\n\n"
+            continue
+        stream.wake.clear()
+        if stream.ended:
+            return
+        snapshot, stream.latest = stream.latest, None
+        if snapshot is None:
+            continue
+        # Position and usage came with the poller's read: presenting touches no database.
+        yield _event(_present(request, runtime, snapshot.job, position=snapshot.queue_position, usage=snapshot.usage))
+        if snapshot.job.is_terminal:
+            return
+
+
+def _event(body: dict) -> bytes:
+    return f"event: job\ndata: {json.dumps(body)}\n\n".encode()
