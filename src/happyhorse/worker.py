@@ -143,7 +143,8 @@ class Worker:
         self._next_sweep = now + settings.storage_sweep_interval_seconds
         if self._sweeper is None:
             self._sweeper = OrphanSweeper(
-                self.runtime.db, self.runtime.storage, grace_seconds=settings.storage_sweep_grace_seconds
+                self.runtime.db, self.runtime.storage, grace_seconds=settings.storage_sweep_grace_seconds,
+                upload_ttl_seconds=settings.upload_ttl_seconds,
             )
         try:
             report = self._sweeper.sweep_once()
@@ -152,9 +153,10 @@ class Worker:
             log.warning("storage sweep failed; trying again in %.0fs", settings.storage_sweep_interval_seconds,
                         exc_info=True)
             return
-        if report.deleted or report.debris:
-            log.info("storage sweep deleted %d orphaned files (%d bytes) and %d leftovers of unfinished writes",
-                     len(report.deleted), report.bytes_deleted, len(report.debris))
+        if report.deleted or report.debris or report.expired:
+            log.info("storage sweep deleted %d orphaned files (%d bytes), %d expired uploads and %d leftovers "
+                     "of unfinished writes", len(report.deleted), report.bytes_deleted, len(report.expired),
+                     len(report.debris))
 
     def run_job(self, lease: ClaimedJob) -> str:
         """Run one claimed job to its end; returns what happened (for logs and tests)."""

@@ -68,7 +68,8 @@ def test_storage_sweep_dry_run_then_for_real(hh, target) -> None:
     files = data_dir / "files"
 
     debris = f"outputs/{kept[0].split('/')[1]}/98/.poster.jpg.abcd1234.tmp"
-    summary = "{} 2 orphaned files (10 bytes) and 1 leftovers of unfinished writes; checked 1 ended jobs and 0 uploads"
+    summary = ("{} 2 orphaned files (10 bytes), 0 expired uploads and 1 leftovers of unfinished writes; "
+               "checked 1 ended jobs and 0 uploads")
 
     dry = hh.run("storage", "sweep", "--dry-run", *db)
     assert dry.stdout.splitlines() == [
@@ -80,7 +81,8 @@ def test_storage_sweep_dry_run_then_for_real(hh, target) -> None:
 
     # A grace longer than the job has been over: nothing to do yet.
     assert hh.run("storage", "sweep", "--grace", str(3 * 3600), *db).stdout.splitlines() == [
-        "deleted 0 orphaned files (0 bytes) and 0 leftovers of unfinished writes; checked 0 ended jobs and 0 uploads"]
+        "deleted 0 orphaned files (0 bytes), 0 expired uploads and 0 leftovers of unfinished writes; "
+        "checked 0 ended jobs and 0 uploads"]
 
     done = hh.run("storage", "sweep", *db)
     assert done.stdout.splitlines() == [

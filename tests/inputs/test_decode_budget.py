@@ -71,3 +71,46 @@ def test_inspecting_images_at_once_stays_within_the_budget(monkeypatch) -> None:
     for thread in threads:
         thread.join(10)
     assert peak[0] == 1 and budget.in_use == 0
+
+
+def test_the_heap_is_trimmed_once_when_a_burst_of_large_decodes_ends() -> None:
+    trims: list[int] = []
+    budget = PixelBudget(100_000_000, trim=lambda: trims.append(budget.in_use))
+    with budget.reserve(3_000_000):
+        with budget.reserve(3_000_000):
+            pass
+        assert trims == []  # another decode still holds its pixels: nothing to give back yet
+    assert trims == [0]  # the budget went idle after 6 MP: trimmed once, with nothing in use
+    with budget.reserve(1_000_000):
+        pass
+    assert trims == [0]  # a small decode alone is not worth a trim
+
+
+def test_an_image_is_closed_before_its_pixels_leave_the_budget(monkeypatch) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (2500, 2000), "teal").save(buffer, "PNG")
+    open_at_trim: list[bool] = []
+    opened: list[Image.Image] = []
+    real_open = Image.open
+
+    def tracking_open(*args, **kwargs):  # type: ignore[no-untyped-def]
+        img = real_open(*args, **kwargs)
+        opened.append(img)
+        return img
+
+    def trim() -> None:  # the decoded pixels must already be freed when the heap is trimmed
+        open_at_trim.append(any(not _closed(img) for img in opened))
+
+    monkeypatch.setattr(images, "DECODE_BUDGET", PixelBudget(100_000_000, trim=trim))
+    monkeypatch.setattr(images.Image, "open", tracking_open)
+    images.inspect_image(buffer.getvalue(), param="image")
+    images.decode_image(buffer.getvalue())
+    assert open_at_trim == [False, False]
+
+
+def _closed(img: Image.Image) -> bool:
+    try:
+        img.im  # noqa: B018 - a closed image raises on access to its pixels
+    except ValueError:
+        return True
+    return False

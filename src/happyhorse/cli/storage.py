@@ -31,6 +31,11 @@ def storage_sweep(
         typer.Option("--grace", envvar="HAPPYHORSE_SWEEP_GRACE", metavar="SECONDS", min=0,
                      help="Leave files of jobs that ended (uploads stored) less than this long ago."),
     ] = Settings.storage_sweep_grace_seconds,
+    upload_ttl: Annotated[
+        float,
+        typer.Option("--upload-ttl", envvar="HAPPYHORSE_UPLOAD_TTL", metavar="SECONDS", min=0,
+                     help="Delete uploads unused for this long that no queued or running job names (0: keep them)."),
+    ] = Settings.upload_ttl_seconds,
     data_dir: DataDir = default_dir(),
     database_url: DatabaseUrl = None,
     storage: StorageKind = None,
@@ -54,7 +59,7 @@ def storage_sweep(
                                                    endpoint_url=s3_endpoint_url, region=s3_region)))
     try:
         sweeper = OrphanSweeper(runtime.db, runtime.storage, grace_seconds=grace, lookback_seconds=None,
-                                dry_run=dry_run)
+                                dry_run=dry_run, upload_ttl_seconds=upload_ttl)
         report = sweeper.sweep_all()
     finally:
         runtime.close()
@@ -63,7 +68,10 @@ def storage_sweep(
         typer.echo(f"{verb} {obj.key} {obj.bytes}")
     for name in report.debris:
         typer.echo(f"{verb} {name} (left by an unfinished write)")
-    typer.echo(f"{verb} {len(report.deleted)} orphaned files ({report.bytes_deleted} bytes) and "
+    for key in report.expired:
+        typer.echo(f"{verb} {key} (an expired upload)")
+    typer.echo(f"{verb} {len(report.deleted)} orphaned files ({report.bytes_deleted} bytes), "
+               f"{len(report.expired)} expired uploads and "
                f"{len(report.debris)} leftovers of unfinished writes; "
                f"checked {report.jobs_checked} ended jobs and {report.uploads_checked} uploads")
     for key in report.failed:

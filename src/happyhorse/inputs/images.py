@@ -20,6 +20,8 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,10 +110,11 @@ def inspect_image(data: bytes, *, param: str, max_bytes: int = MAX_IMAGE_BYTES) 
             # Decoding at 1/8 scale still reads the whole bitstream (so damage
             # shows) at 1/64 of the memory.
             img.draft(img.mode, (max(1, width // 8), max(1, height // 8)))
-        # Decoded before the EXIF lookup: PNG's getexif() loads the pixels itself,
-        # and a decoder error swallowed there would leave a damaged image "loaded".
-        _load(img, param)
-        width, height = _displayed_size(img, (width, height))
+        with _decoding(img):
+            # Decoded before the EXIF lookup: PNG's getexif() loads the pixels itself,
+            # and a decoder error swallowed there would leave a damaged image "loaded".
+            _load(img, param)
+            width, height = _displayed_size(img, (width, height))
     return ImageInfo(format=fmt, content_type=content_type, width=width, height=height, bytes=len(data))
 
 
@@ -123,7 +126,7 @@ def decode_image(data: bytes, *, param: str = "image") -> np.ndarray:
     checks of :func:`inspect_image` run again here (format and pixel cap), so a
     caller that skipped it can still not decode a bomb.
     """
-    with _open_checked(data, param) as img:
+    with _open_checked(data, param) as img, _decoding(img):
         _load(img, param)
         ImageOps.exif_transpose(img, in_place=True)
         return _to_rgb_array(img)
@@ -175,11 +178,23 @@ def _check_dimensions(width: int, height: int, *, param: str) -> None:
         )
 
 
+@contextmanager
+def _decoding(img: Image.Image) -> Iterator[None]:
+    """Hold ``img``'s pixels in the decode budget for as long as they live: the
+    image is closed (its pixels freed) before the reservation ends, so the budget
+    counts every copy made meanwhile and trims the heap only once they are gone."""
+    width, height = img.size  # after any draft(): what will really be decoded
+    with DECODE_BUDGET.reserve(width * height):
+        try:
+            yield
+        finally:
+            img.close()
+
+
 def _load(img: Image.Image, param: str) -> None:
     """Decode the pixels, turning every decoder failure into ``image_unreadable``."""
-    width, height = img.size  # after any draft(): what will really be decoded
     try:
-        with warnings.catch_warnings(), DECODE_BUDGET.reserve(width * height):
+        with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -22,6 +22,11 @@ What is deleted, and why it is safe:
   row does not exist and that was written at least ``grace_seconds`` ago by
   the store's clock (a submit stores, then commits within its request).
 
+- Uploads that *expired*: rows last used (stored, named by a submit, uploaded
+  again) more than ``upload_ttl_seconds`` ago and named by no queued or running
+  job. The row goes first, in a statement that re-checks it is still unused
+  (see :func:`happyhorse.uploads.delete_expired_upload`), then its file.
+
 Anything else (other prefixes, odd names, jobs the database does not know)
 is left alone. Deleting is idempotent, so several sweepers may run at once.
 
@@ -56,6 +61,7 @@ from happyhorse.db.clock import read_db_now
 from happyhorse.db.schema import jobs, outputs, uploads
 from happyhorse.jobs.status import TERMINAL
 from happyhorse.storage.base import ListedObject, Storage
+from happyhorse.uploads import delete_expired_upload, expired_uploads
 
 log = logging.getLogger("happyhorse.storage.sweep")
 
@@ -76,6 +82,8 @@ class SweepReport:
     deleted: list[ListedObject] = field(default_factory=list)
     debris: list[str] = field(default_factory=list)
     """Leftovers of unfinished writes removed (paths in the store, see ``list_debris``)."""
+    expired: list[str] = field(default_factory=list)
+    """Storage keys of uploads deleted because they expired (their rows went too)."""
     failed: list[str] = field(default_factory=list)
     """Keys whose delete raised (logged; retried by a later sweep)."""
     jobs_checked: int = 0
@@ -88,6 +96,7 @@ class SweepReport:
     def add(self, other: SweepReport) -> None:
         self.deleted += other.deleted
         self.debris += other.debris
+        self.expired += other.expired
         self.failed += other.failed
         self.jobs_checked += other.jobs_checked
         self.uploads_checked += other.uploads_checked
@@ -110,28 +119,33 @@ class OrphanSweeper:
         batch: int = BATCH,
         lookback_seconds: float | None = LOOKBACK_SECONDS,
         dry_run: bool = False,
+        upload_ttl_seconds: float = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if grace_seconds < 0 or batch < 1:
-            raise ValueError("grace_seconds must be >= 0 and batch >= 1")
+        if grace_seconds < 0 or batch < 1 or upload_ttl_seconds < 0:
+            raise ValueError("grace_seconds and upload_ttl_seconds must be >= 0 and batch >= 1")
         self.db, self.storage = db, storage
         self.grace_seconds, self.batch, self.dry_run = grace_seconds, batch, dry_run
+        self.upload_ttl_seconds = upload_ttl_seconds
+        """Delete uploads unused for this long (0: uploads never expire)."""
         self._lookback = lookback_seconds
         self._clock = clock
         self._job_cursor: tuple[float, str] | None = None
         self._upload_cursor: str | None = None
+        self._expiry_cursor: tuple[float, str] | None = None
 
     def sweep_once(self) -> SweepReport:
-        """One batch of ended jobs and one of upload keys; the next call goes on from there."""
+        """One batch of ended jobs, of expired uploads and of upload keys; the next call goes on from there."""
         report = self.sweep_outputs()[0]
+        report.add(self.expire_uploads()[0])
         report.add(self.sweep_uploads()[0])
         return report
 
     def sweep_all(self) -> SweepReport:
         """Every ended job (since the lookback, if any) and every upload, batch after batch, until done."""
-        self._job_cursor = self._upload_cursor = None
+        self._job_cursor = self._upload_cursor = self._expiry_cursor = None
         report = SweepReport(self.dry_run)
-        for step in (self.sweep_outputs, self.sweep_uploads):
+        for step in (self.sweep_outputs, self.expire_uploads, self.sweep_uploads):
             more = True
             while more:
                 batch_report, more = step()
@@ -198,6 +212,30 @@ class OrphanSweeper:
                     self._delete(obj, report)
         report.uploads_checked = len(listed)
         return report, self._upload_cursor is not None
+
+    def expire_uploads(self) -> tuple[SweepReport, bool]:
+        """The next batch of expired uploads (rows and files); returns the report and whether more
+        follow. A dry run lists the same uploads and deletes nothing."""
+        report = SweepReport(self.dry_run)
+        if self.upload_ttl_seconds <= 0:
+            return report, False
+        with self.db.connect().execution_options(readonly=True) as conn:
+            cutoff = read_db_now(conn) - self.upload_ttl_seconds
+            candidates, self._expiry_cursor = expired_uploads(conn, cutoff, limit=self.batch,
+                                                              after=self._expiry_cursor)
+        for upload_id, key in candidates:
+            if not self.dry_run:
+                with self.db.begin() as conn:
+                    if not delete_expired_upload(conn, upload_id, cutoff):
+                        continue  # used again since it was listed
+                try:
+                    self.storage.delete(key)
+                except OSError:  # the row is gone: the orphan pass deletes the file later
+                    log.warning("could not delete expired upload %s", key, exc_info=True)
+                    report.failed.append(key)
+                    continue
+            report.expired.append(key)
+        return report, self._expiry_cursor is not None
 
     def _sweep_debris(self, prefix: str, report: SweepReport) -> None:
         list_debris = getattr(self.storage, "list_debris", None)

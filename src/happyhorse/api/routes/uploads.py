@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -11,8 +13,20 @@ from happyhorse.api.deps import CurrentAccount, RuntimeDep
 from happyhorse.api.schemas import UPLOAD_REQUEST_BODY, UploadIdPath, UploadObject, error_responses
 from happyhorse.errors import InvalidRequest, NotFound
 from happyhorse.ids import is_id
+from happyhorse.inputs.images import ImageInfo
 from happyhorse.runtime import Runtime
-from happyhorse.uploads import Upload, find_same_upload, insert_upload, lookup_upload, store_image
+from happyhorse.uploads import (
+    Upload,
+    ensure_upload_quota,
+    find_same_upload,
+    insert_upload,
+    lookup_upload,
+    store_image,
+    touch_upload,
+    upload_key,
+)
+
+log = logging.getLogger("happyhorse.api.uploads")
 
 router = APIRouter(tags=["uploads"])
 
@@ -37,7 +51,8 @@ async def create_upload(request: Request, runtime: RuntimeDep, account: CurrentA
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     limit = runtime.settings.max_image_bytes + 64 * 1024
     if content_type == "multipart/form-data":
-        fields, files = await read_form(request, limit, file_field="file")
+        fields, files = await read_form(request, limit, file_field="file",
+                                        max_file_bytes=runtime.settings.max_image_bytes)
         if fields:
             name = sorted(fields)[0]
             raise InvalidRequest("unknown_field", f"unknown field {name!r}; send only the file part 'file'", name)
@@ -55,13 +70,33 @@ async def create_upload(request: Request, runtime: RuntimeDep, account: CurrentA
 
 
 def _store(runtime: Runtime, account_id: str, data: bytes) -> tuple[Upload, bool]:
-    """The upload of ``data`` and whether it is new: the same bytes again give the same upload (200)."""
-    with runtime.db.connect().execution_options(readonly=True) as conn:
-        if (same := find_same_upload(conn, account_id, data)) is not None:
-            return same, False
-    upload_id, info = store_image(runtime.storage, data, param="file", max_bytes=runtime.settings.max_image_bytes)
+    """The upload of ``data`` and whether it is new: the same bytes again give the same upload (200),
+    marked used now. A new one must fit the account's upload quota: checked before anything is decoded
+    or stored, and again, under the account's lock, in the transaction that records it."""
+    settings = runtime.settings
     with runtime.db.begin() as conn:
-        return insert_upload(conn, upload_id, account_id, data, info), True
+        same = find_same_upload(conn, account_id, data)
+        if same is not None and touch_upload(conn, account_id, same.id):
+            return same, False
+        ensure_upload_quota(conn, account_id, len(data), settings.max_stored_upload_bytes, settings.upload_ttl_seconds)
+    upload_id, info = store_image(runtime.storage, data, param="file", max_bytes=settings.max_image_bytes)
+    try:
+        with runtime.db.begin() as conn:
+            ensure_upload_quota(conn, account_id, len(data), settings.max_stored_upload_bytes,
+                                settings.upload_ttl_seconds)
+            return insert_upload(conn, upload_id, account_id, data, info), True
+    except BaseException:
+        _forget_stored(runtime, upload_id, info)
+        raise
+
+
+def _forget_stored(runtime: Runtime, upload_id: str, info: ImageInfo) -> None:
+    """Delete an image stored for an upload that was then not recorded (best effort: the sweep's
+    orphan pass deletes what is left)."""
+    try:
+        runtime.storage.delete(upload_key(upload_id, info))
+    except Exception:
+        log.warning("could not delete the unrecorded upload %s", upload_id, exc_info=True)
 
 
 @router.get(
