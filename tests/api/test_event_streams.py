@@ -120,7 +120,8 @@ def test_one_poller_reads_every_open_stream_in_one_read_per_tick_and_wakes_only_
             hub.follow(stream, f"job_{n}", ("queued", 0, 1))
         await asyncio.sleep(0.3)
         assert 2 <= len(reads) <= 10, len(reads)  # one read per tick for all 50 streams, not one per stream
-        assert reads[0] == ({f"job_{n}" for n in range(50)}, {f"key{n}" for n in range(5)})
+        # The poller starts with the first stream, so its first read may come before the last follow.
+        assert reads[-1] == ({f"job_{n}" for n in range(50)}, {f"key{n}" for n in range(5)})
         woken = {n for n, stream in enumerate(streams) if stream.wake.is_set()}
         assert woken == set(range(0, 50, 2)), woken
         assert all(stream.latest is not None and stream.latest.job.progress >= 1 for stream in streams[::2])
