@@ -533,3 +533,20 @@ def test_validate_refuses_other_urls(url):
 def test_fetch_refuses_bad_syntax_before_anything_else(canary):
     err = refused(f"gopher://127.0.0.1:{canary.port}/", transport=Unreachable())
     assert err.code == "invalid_image_url"
+
+
+def test_a_name_that_does_not_resolve_and_one_that_resolves_privately_are_refused_alike() -> None:
+    """Issue 10: telling "no such name" from "a private address" would map the server's internal DNS."""
+
+    def no_such_name(host: str, port: int) -> list[str]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    url = "http://db.internal.example/cat.png"
+    answers = [
+        refused(url, resolver=resolver, transport=Unreachable())
+        for resolver in (no_such_name, resolving_to("10.1.2.3"), resolving_to("127.0.0.1"),
+                         resolving_to("169.254.169.254"), resolving_to(), resolving_to("not an address"))
+    ]
+    assert {(err.code, err.message) for err in answers} == {(answers[0].code, answers[0].message)}
+    assert answers[0].code == "image_url_forbidden" and "db.internal.example" in answers[0].message
+    assert "10.1.2.3" not in answers[1].message

@@ -181,14 +181,11 @@ def _checked_targets(url: httpx.URL, resolver: Resolver, allow_private: bool) ->
         for address in found:
             problem = addresses.address_problem(address)
             if problem is not None:
-                # A resolved name's answer is not echoed: it would map internal DNS for the caller.
-                if literal is not None:
-                    what = f"points at {address}, {problem}"
-                else:
-                    what = f"host {host!r} resolves to a non-public address"
+                if literal is None:
+                    raise _no_public_address(host)
                 raise FetchError(
                     "image_url_forbidden",
-                    f"image URL {what}; only images on the public internet can be fetched",
+                    f"image URL points at {address}, {problem}; only images on the public internet can be fetched",
                 )
     name = None if literal is not None else host
     shown = (name or _bracketed(literal)) + (f":{url.port}" if url.port else "")
@@ -199,12 +196,22 @@ def _resolve(host: str, port: int, resolver: Resolver) -> list[addresses.IPAddre
     try:
         answers = resolver(host, port)
         found = [addresses.literal_address(str(a)) for a in answers]
-    except (OSError, UnicodeError, ValueError) as exc:
-        raise FetchError("image_fetch_failed", f"image URL host {host!r} could not be resolved ({exc})") from None
+    except (OSError, UnicodeError, ValueError):
+        raise _no_public_address(host) from None
     checked = [a for a in found if a is not None]
     if not checked or len(checked) != len(found):
-        raise FetchError("image_fetch_failed", f"image URL host {host!r} has no usable address")
+        raise _no_public_address(host)
     return checked
+
+
+def _no_public_address(host: str) -> FetchError:
+    """One refusal, word for word, for a name that does not resolve and for one that resolves only
+    privately: telling them apart would let a caller map the server's internal DNS."""
+    return FetchError(
+        "image_url_forbidden",
+        f"image URL host {host!r} has no public address (it does not resolve, or only to private, loopback or "
+        "reserved addresses); only images on the public internet can be fetched",
+    )
 
 
 def _send(

@@ -34,11 +34,13 @@ def install(app: FastAPI) -> None:
     from happyhorse.web import api, pages
     from happyhorse.web.middleware import SessionCookieMiddleware
     from happyhorse.web.signin_throttle import SignInThrottle
+    from happyhorse.web.signup_throttle import SignUpThrottle
     from happyhorse.web.static_files import mount_static
 
     # The key the sessions' API keys are derived with (see web.sessions): the deployment's signing secret.
     app.state.web_secret = app.state.runtime.settings.resolved_signing_secret()
     app.state.signin_throttle = SignInThrottle()
+    app.state.signup_throttle = SignUpThrottle(app.state.runtime.settings.signup_limit_per_hour)
     mount_static(app)
     app.include_router(pages.router)
     app.include_router(api.router)

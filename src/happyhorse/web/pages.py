@@ -19,7 +19,6 @@ from happyhorse.web.auth import (
 )
 from happyhorse.web.client_address import client_address_key
 from happyhorse.web.sessions import CSRF_FIELD, SESSION_COOKIE, csrf_matches, end_session, start_session
-from happyhorse.web.signup_throttle import signup_throttle_of
 from happyhorse.web.templates import Raw, page, public_page
 from happyhorse.web.users import User, authenticate_user, check_sign_up_form, sign_up_user
 
@@ -176,7 +175,7 @@ async def signup(request: Request) -> Response:
     signins, address = request.app.state.signin_throttle, client_address_key(request)
     async with signins.one_at_a_time(address):
         # Counted before the account is written, whatever comes of it, so parallel sign-ups count too.
-        if wait := signins.retry_after(email, address) or signup_throttle_of(request.app).take(address):
+        if wait := signins.retry_after(email, address) or request.app.state.signup_throttle.take(address):
             return _too_many(request, "signup", wait, email=email)
         try:
             user = await run_in_threadpool(

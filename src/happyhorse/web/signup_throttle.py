@@ -18,12 +18,12 @@ import math
 import time
 from collections.abc import Callable
 
-from starlette.applications import Starlette
-
 from happyhorse.api.rate_limit import TokenBuckets
 
 
 class SignUpThrottle:
+    """Sign-ups per client address (see the module docstring); one per app, in ``app.state.signup_throttle``."""
+
     def __init__(self, per_hour: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_hour = per_hour
         self._by_address = TokenBuckets(per_hour / 3600, per_hour, clock=clock) if per_hour > 0 else None
@@ -33,11 +33,3 @@ class SignUpThrottle:
         if self._by_address is None:
             return 0
         return math.ceil(self._by_address.take(address.encode("utf-8", "surrogatepass")))
-
-
-def signup_throttle_of(app: Starlette) -> SignUpThrottle:
-    """The app's sign-up throttle, made from its settings on first use (a test may set its own)."""
-    throttle = getattr(app.state, "signup_throttle", None)
-    if throttle is None:
-        throttle = app.state.signup_throttle = SignUpThrottle(app.state.runtime.settings.signup_limit_per_hour)
-    return throttle
