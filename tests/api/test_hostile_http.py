@@ -342,6 +342,37 @@ def test_a_host_not_on_the_allow_list_is_refused(tmp_path) -> None:  # type: ign
         assert httpx.get(f"{live.base_url}/healthz", headers={"Host": "10.0.0.7"}, timeout=10).status_code == 200
 
 
+def test_a_host_that_smuggles_another_host_is_refused_and_never_makes_a_url(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``localhost:8000@evil.example`` passed a check of what came before the colon, and the signed
+    output URLs built from it pointed at evil.example."""
+    settings = Settings(data_dir=tmp_path, signing_secret="hosts", allowed_hosts=("127.0.0.1", "localhost"))
+    with running_service(settings, worker=False) as live:
+        port = live.base_url.rsplit(":", 1)[1]
+        for smuggled in (f"localhost:{port}@evil.example", "[::1]@evil.example", f"localhost:{port}/x",
+                         "localhost:8000:9000", "local host", "localhost\\evil.example"):
+            answer = httpx.post(f"{live.base_url}/v1/videos/generations", json={"prompt": "a horse"},
+                                headers={**live.headers(), "Host": smuggled}, timeout=10)
+            assert answer.status_code == 400, (smuggled, answer.text)
+            assert answer.json()["error"]["code"] == "invalid_host", smuggled
+
+
+def test_with_no_allow_list_a_malformed_host_still_never_becomes_a_urls_host() -> None:
+    from types import SimpleNamespace
+
+    from starlette.requests import Request
+
+    from happyhorse.api.deps import base_url
+
+    app = SimpleNamespace(state=SimpleNamespace(runtime=SimpleNamespace(settings=Settings(public_base_url=None))))
+    def request(host: str) -> Request:
+        return Request({"type": "http", "app": app, "scheme": "http", "root_path": "", "server": ("127.0.0.1", 8000),
+                        "headers": [(b"host", host.encode())]})
+
+    assert base_url(request("localhost:1@evil.example")) == "http://127.0.0.1:8000"
+    assert base_url(request("[::1]@evil.example")) == "http://127.0.0.1:8000"
+    assert base_url(request("api.example.com:8443")) == "http://api.example.com:8443"
+
+
 # -- finding 2: Range -----------------------------------------------------------------------------
 
 

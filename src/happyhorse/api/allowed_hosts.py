@@ -16,6 +16,7 @@ balancers probe it by address, and it builds no URL.
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -28,6 +29,15 @@ from happyhorse.errors import InvalidRequest
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 _WILDCARD_BINDS = ("", "0.0.0.0", "::", "[::]")
 _EXEMPT_PATHS = frozenset({"/healthz"})
+# A host name or IPv4 address, or a bracketed IPv6 one, then an optional port: nothing else can follow
+# (``localhost:8000@evil.example`` would pass a check of what comes before the colon, and output URLs
+# built from it would point at evil.example). The two parts share no character: linear to match.
+_HOST_HEADER = re.compile(r"(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9._-]{1,253})(?::[0-9]{1,5})?")
+
+
+def well_formed_host(host_header: str) -> bool:
+    """Whether a ``Host`` header is a host and an optional port, and nothing else."""
+    return _HOST_HEADER.fullmatch(host_header) is not None
 
 
 def default_allowed_hosts(bind_host: str, public_url: str | None) -> tuple[str, ...]:
@@ -37,11 +47,21 @@ def default_allowed_hosts(bind_host: str, public_url: str | None) -> tuple[str, 
     if public_url:
         hosts.append(_bracketed(urlsplit(public_url).hostname or ""))
     if bind_host.strip().lower() in _WILDCARD_BINDS:
-        hosts.append(socket.gethostname())
+        hosts += [socket.gethostname(), *_own_addresses()]
     else:
         hosts.append(_bracketed(bind_host))
     hosts += LOOPBACK_HOSTS
     return tuple(dict.fromkeys(host.lower() for host in hosts if host))
+
+
+def _own_addresses() -> list[str]:
+    """This machine's addresses as its host name resolves (a container's own IP, most often), bracketed
+    for IPv6: clients that reach a server bound to every interface by its address are answered."""
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}
+    except OSError:
+        return []
+    return sorted(_bracketed(address.partition("%")[0]) for address in found)
 
 
 def parse_allowed_hosts(text: str) -> tuple[str, ...]:
@@ -76,6 +96,13 @@ class AllowedHostsMiddleware:
             await self.app(scope, receive, send)
             return
         sent = next((value.decode("latin-1") for key, value in scope["headers"] if key == b"host"), None)
+        if sent is not None and not well_formed_host(sent):
+            error = InvalidRequest(
+                "invalid_host", "the Host header must be a host name or address with an optional :port, "
+                "and nothing else", None,
+            )
+            await self._refuse(scope, receive, send, error)
+            return
         if sent is None or host_allowed(host_name(sent), self.allowed):  # no Host (HTTP/1.0): the bind address is used
             await self.app(scope, receive, send)
             return
@@ -86,6 +113,10 @@ class AllowedHostsMiddleware:
             "or set --public-url",
             None,
         )
+        await self._refuse(scope, receive, send, error)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, error: InvalidRequest) -> None:
         request_id = scope.get("state", {}).get("request_id")
         await JSONResponse(error.to_dict(request_id), status_code=error.status)(scope, receive, send)
 

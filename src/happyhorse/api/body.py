@@ -89,7 +89,8 @@ async def read_form(
     """Fields of a multipart/urlencoded form, and the bytes of its ``file_field`` file parts.
 
     Repeated text fields become lists (``image`` may be given several times)."""
-    limits = FormLimits(max_files=MAX_FORM_FILES, max_file_bytes=max_file_bytes)
+    limits = FormLimits(max_files=MAX_FORM_FILES, max_file_bytes=max_file_bytes,
+                        max_text_bytes=None if max_file_bytes is None else data_uri_bytes(max_file_bytes))
     items = await parse_form(request.headers.get("content-type", ""), capped_chunks(request, max_bytes), limits)
     fields: dict[str, Any] = {}
     files: list[bytes] = []
@@ -104,6 +105,11 @@ async def read_form(
         else:
             fields[name] = value
     return fields, files
+
+
+def data_uri_bytes(max_image_bytes: int) -> int:
+    """The longest text field a form may need: an image of ``max_image_bytes`` as a base64 data URI."""
+    return -(-max_image_bytes // 3) * 4 + 1024
 
 
 async def read_text_form(request: Request, max_bytes: int = SMALL_BODY_MAX_BYTES) -> dict[str, str]:

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from happyhorse.accounts import Account, authenticate
+from happyhorse.api.allowed_hosts import well_formed_host
 from happyhorse.runtime import Runtime
 
 
@@ -50,7 +51,7 @@ def base_url(request: Request) -> str:
     # Starlette's request.base_url builds a URL object; this is on the polling path.
     scope = request.scope
     host = request.headers.get("host")
-    if not host:
+    if not host or not well_formed_host(host):  # never a URL whose host the client spelled oddly
         server = scope.get("server") or ("127.0.0.1", 80)
         host = f"{server[0]}:{server[1]}"
     return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}".rstrip("/")

@@ -29,6 +29,9 @@ class FormLimits:
     max_files: int = 100
     max_file_bytes: int | None = None
     """The largest file part; a bigger one is a 413 ``image_too_large`` naming the part."""
+    max_text_bytes: int | None = None
+    """The largest text value (multipart part or urlencoded value); a bigger one is a 413 ``field_too_large``:
+    a text field is held whole, so without it one field could take the whole body cap, and then copies of it."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,12 @@ def _parse_urlencoded(body: bytes, limits: FormLimits) -> list[FormItem]:
             raise _too_many("fields", limits.max_fields)
         raw_name, _, raw_value = pair.partition(b"=")
         name = _name_of(unquote_to_bytes(raw_name.replace(b"+", b" ")))
-        items.append((name, decode_text(unquote_to_bytes(raw_value.replace(b"+", b" ")), name)))
+        if limits.max_text_bytes is not None and len(raw_value) > 3 * limits.max_text_bytes:  # %XX: 3 bytes each
+            raise _text_too_large(name, limits.max_text_bytes)
+        value = unquote_to_bytes(raw_value.replace(b"+", b" "))
+        if limits.max_text_bytes is not None and len(value) > limits.max_text_bytes:
+            raise _text_too_large(name, limits.max_text_bytes)
+        items.append((name, decode_text(value, name)))
     return items
 
 
@@ -163,12 +171,16 @@ class _MultipartCollector:
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         self.part.data += data[start:end]
-        cap = self.limits.max_file_bytes
-        if self.part.is_file and cap is not None and len(self.part.data) > cap:
-            limit = size_text(cap)
-            raise PayloadTooLarge(
-                "image_too_large", f"{self.part.name} is over {limit}; images must be at most {limit}", self.part.name
-            )
+        if self.part.is_file:
+            cap = self.limits.max_file_bytes
+            if cap is not None and len(self.part.data) > cap:
+                limit = size_text(cap)
+                raise PayloadTooLarge(
+                    "image_too_large", f"{self.part.name} is over {limit}; images must be at most {limit}",
+                    self.part.name,
+                )
+        elif self.limits.max_text_bytes is not None and len(self.part.data) > self.limits.max_text_bytes:
+            raise _text_too_large(self.part.name, self.limits.max_text_bytes)
 
     def on_part_end(self) -> None:
         part = self.part
@@ -199,6 +211,13 @@ def size_text(n: int) -> str:
         if n >= size:
             return f"{n / size:.1f}".removesuffix(".0") + f" {unit}"
     return f"{n} bytes"
+
+
+def _text_too_large(name: str, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        "field_too_large", f"the form field {escaped(name)!r} is over {size_text(limit)}; send images as file "
+        "parts or upload them (POST /v1/uploads)", escaped(name),
+    )
 
 
 def _too_many(what: str, limit: int) -> InvalidRequest:
