@@ -115,7 +115,7 @@ def test_one_poller_reads_every_open_stream_in_one_read_per_tick_and_wakes_only_
 
     async def scenario() -> None:
         hub = StreamHub(None, max_per_key=0, poll_seconds=0.05, read=read)  # type: ignore[arg-type]
-        streams = [hub.open(f"key{n % 5}") for n in range(50)]
+        streams = [hub.open(f"key{n % 5}", "acct_x") for n in range(50)]
         for n, stream in enumerate(streams):
             hub.follow(stream, f"job_{n}", ("queued", 0, 1))
         await asyncio.sleep(0.3)
@@ -219,3 +219,22 @@ def test_four_hundred_open_streams_barely_slow_another_accounts_requests(tmp_pat
     # bystander's authentication waits for); one shared poller keeps it within a small factor.
     print(f"p50 quiet {quiet:.2f} ms, with 400 streams {busy:.2f} ms")
     assert busy < 5 * quiet, (quiet, busy)
+
+
+def test_an_account_cannot_get_past_the_cap_by_making_more_keys() -> None:
+    """Keys cost nothing to make: an account holds at most KEYS_PER_ACCOUNT keys' worth of streams."""
+    from happyhorse.api.streams import KEYS_PER_ACCOUNT
+    from happyhorse.errors import RateLimited
+
+    async def scenario() -> None:
+        hub = StreamHub(None, max_per_key=2, read=lambda *_: Watched({}, set()))  # type: ignore[arg-type]
+        held = [hub.open(f"key{n // 2}", "acct_a") for n in range(2 * KEYS_PER_ACCOUNT)]  # each key at its cap
+        with pytest.raises(RateLimited) as refused:
+            hub.open("a-fresh-key", "acct_a")
+        assert refused.value.code == "too_many_streams" and "account" in refused.value.message
+        hub.open("key-of-b", "acct_b")  # another account is not held back
+        hub.close(held[0])
+        hub.open("a-fresh-key", "acct_a")  # a closed stream gives its slot back
+        assert hub.open_count() == 2 * KEYS_PER_ACCOUNT + 1
+
+    asyncio.run(scenario())

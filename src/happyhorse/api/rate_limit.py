@@ -4,7 +4,7 @@ Every ``/v1`` request that carries a well-formed key takes one token from its
 key's bucket. The bucket is named by the key itself (the SHA-256 of the token,
 parsed exactly as authentication parses it: scheme in any case, spaces
 trimmed), never by the header's bytes, so ``bearer KEY`` and ``BEARER  KEY``
-share one bucket. The bucket the bucket holds up to ``rate_limit_burst`` tokens and refills at
+share one bucket. A bucket holds up to ``rate_limit_burst`` tokens and refills at
 ``rate_limit_per_second``. An empty bucket is a 429 ``rate_limit_exceeded``
 with ``Retry-After``. It is an ASGI middleware, not a dependency, so the fast
 polling route (a plain Starlette route) is covered too, at the cost of a dict

@@ -1,7 +1,9 @@
 """This process's open event streams: the per-key cap, and the one poller that feeds them all.
 
 Each ``GET /v1/jobs/{id}/events`` stream takes a slot here for as long as it is
-open; a key holding ``max_per_key`` slots gets 429 ``too_many_streams``. One
+open; a key holding ``max_per_key`` slots gets 429 ``too_many_streams``, and so
+does an account holding :data:`KEYS_PER_ACCOUNT` times that over all its keys
+(keys cost nothing to make, so a per-key cap alone bounds nothing). One
 background thread (the poller, started with the first stream and gone with
 the last) reads, every :data:`POLL_SECONDS`, every watched job and whether
 each stream's key still works, in one read transaction
@@ -33,6 +35,8 @@ log = logging.getLogger("happyhorse.api.streams")
 
 POLL_SECONDS = 0.25
 """How often the poller looks at the watched jobs (and keys): the latency of an event."""
+KEYS_PER_ACCOUNT = 4
+"""An account may hold this many keys' worth of streams at once (40 with the default per-key cap of 10)."""
 STREAMS_RETRY_AFTER_SECONDS = 5
 """What a 429 ``too_many_streams`` tells clients to wait (a stream ends with its job)."""
 
@@ -44,6 +48,7 @@ class OpenStream:
     """One open stream's slot; the poller follows its job once :meth:`StreamHub.follow` is called."""
 
     key_hash: str
+    account_id: str
     loop: asyncio.AbstractEventLoop
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     job_id: str | None = None
@@ -56,10 +61,10 @@ class OpenStream:
     done: bool = False
 
 
-def too_many_streams(cap: int) -> RateLimited:
+def too_many_streams(cap: int, holder: str = "an API key") -> RateLimited:
     return RateLimited(
         "too_many_streams",
-        f"too many open event streams: an API key may keep at most {cap} open at once (per API process); "
+        f"too many open event streams: {holder} may keep at most {cap} open at once (per API process); "
         "close one, or poll GET /v1/jobs/{job_id} instead, then retry",
         None,
         headers={"Retry-After": str(STREAMS_RETRY_AFTER_SECONDS)},
@@ -80,19 +85,25 @@ class StreamHub:
         self._lock = threading.Lock()
         self._streams: set[OpenStream] = set()
         self._per_key: Counter[str] = Counter()
+        self._per_account: Counter[str] = Counter()
         self._poller: threading.Thread | None = None
 
     def open_count(self, key_hash: str | None = None) -> int:
         with self._lock:
             return len(self._streams) if key_hash is None else self._per_key[key_hash]
 
-    def open(self, key_hash: str) -> OpenStream:
-        """Take a slot for a new stream of ``key_hash`` (on the event loop); 429 past the cap (0: none)."""
+    def open(self, key_hash: str, account_id: str) -> OpenStream:
+        """Take a slot for a new stream of ``key_hash`` in ``account_id`` (on the event loop); 429 past the
+        key's or the account's cap (``max_per_key`` 0: no caps)."""
         with self._lock:
-            if self.max_per_key > 0 and self._per_key[key_hash] >= self.max_per_key:
-                raise too_many_streams(self.max_per_key)
-            stream = OpenStream(key_hash, asyncio.get_running_loop())
+            if self.max_per_key > 0:
+                if self._per_key[key_hash] >= self.max_per_key:
+                    raise too_many_streams(self.max_per_key)
+                if self._per_account[account_id] >= KEYS_PER_ACCOUNT * self.max_per_key:
+                    raise too_many_streams(KEYS_PER_ACCOUNT * self.max_per_key, "an account, over all its keys,")
+            stream = OpenStream(key_hash, account_id, asyncio.get_running_loop())
             self._per_key[key_hash] += 1
+            self._per_account[account_id] += 1
             self._streams.add(stream)
         return stream
 
@@ -109,9 +120,10 @@ class StreamHub:
         with self._lock:
             if stream in self._streams:
                 self._streams.remove(stream)
-                self._per_key[stream.key_hash] -= 1
-                if self._per_key[stream.key_hash] <= 0:
-                    del self._per_key[stream.key_hash]
+                for counts, name in ((self._per_key, stream.key_hash), (self._per_account, stream.account_id)):
+                    counts[name] -= 1
+                    if counts[name] <= 0:
+                        del counts[name]
 
     # -- the poller thread ---------------------------------------------------
 

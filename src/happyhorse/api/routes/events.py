@@ -64,9 +64,9 @@ class EventStreamResponse(StreamingResponse):
 async def job_events(
     job_id: JobIdPath, request: Request, runtime: RuntimeDep, account: CurrentAccount
 ) -> StreamingResponse:
-    # The slot is named by the key (authentication has just accepted this header).
+    # The slot is named by the key (authentication has just accepted this header) and its account.
     hub = stream_hub(request.app, runtime)
-    stream = hub.open(hash_key(checked_key(request.headers.get("authorization"))))
+    stream = hub.open(hash_key(checked_key(request.headers.get("authorization"))), account.id)
     try:
         # The job first, so a foreign or missing job is a plain 404, not an empty stream; off the loop.
         def first_event() -> dict:
