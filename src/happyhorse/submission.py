@@ -38,7 +38,7 @@ from happyhorse.jobs.model import Job
 from happyhorse.limits import ensure_queued_within_cap
 from happyhorse.media.sizes import frame_size, nearest_aspect_ratio
 from happyhorse.runtime import Runtime
-from happyhorse.uploads import insert_upload, store_image, upload_key, use_upload
+from happyhorse.uploads import forget_stored_image, insert_upload, store_image, use_upload
 
 log = logging.getLogger("happyhorse.submission")
 
@@ -156,10 +156,7 @@ def _store_checked(runtime: Runtime, ref: ImageReference, data: bytes, max_bytes
 
 def _delete_stored(runtime: Runtime, images: Iterable[_NewImage]) -> None:
     for image in images:
-        try:
-            runtime.storage.delete(upload_key(image.upload_id, image.info))
-        except Exception:  # the store is failing: the orphan sweep deletes the file later
-            log.warning("could not delete %s after a refused submit", image.upload_id, exc_info=True)
+        forget_stored_image(runtime.storage, image.upload_id, image.info)
 
 
 def _queue_job(

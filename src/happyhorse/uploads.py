@@ -11,6 +11,7 @@ while a queued or running job names them.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ from happyhorse.jobs.status import TERMINAL
 from happyhorse.ids import new_id
 from happyhorse.inputs.images import ImageInfo, inspect_image
 from happyhorse.storage.base import Storage
+
+log = logging.getLogger("happyhorse.uploads")
 
 _EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "bmp": "bmp"}
 
@@ -64,6 +67,15 @@ def store_image(storage: Storage, data: bytes, *, param: str, max_bytes: int) ->
 def upload_key(upload_id: str, info: ImageInfo) -> str:
     """Where an upload's bytes are stored."""
     return f"uploads/{upload_id}.{_EXTENSIONS[info.format]}"
+
+
+def forget_stored_image(storage: Storage, upload_id: str, info: ImageInfo) -> None:
+    """Delete an image :func:`store_image` stored whose row was then not written (a refused request);
+    best effort: if the store is failing, the sweep's orphan pass deletes it later."""
+    try:
+        storage.delete(upload_key(upload_id, info))
+    except Exception:
+        log.warning("could not delete %s, stored for a request that was then refused", upload_id, exc_info=True)
 
 
 def insert_upload(conn: Connection, upload_id: str, account_id: str, data: bytes, info: ImageInfo) -> Upload:

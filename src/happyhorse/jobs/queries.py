@@ -50,19 +50,24 @@ def list_jobs(conn: Connection, account_id: str, *, limit: int, after: str | Non
     return [Job.from_row(r) for r in rows[:limit]], len(rows) > limit
 
 
-def _ahead_of(job: Job) -> ColumnElement[bool]:
-    """Queued rows claimed before ``job``: the claim order is (priority, created_at, id)."""
-    p, c, i = literal(job.priority), literal(job.created_at), literal(job.id)
+def queued_before(rows: Any, priority: Any, created_at: Any, job_id: Any) -> ColumnElement[bool]:
+    """Queued rows of ``rows`` (``jobs`` or an alias of it) before ``(priority, created_at, job_id)``,
+    the order queue positions count in (first come, first served; claims also take turns across
+    accounts, see :mod:`happyhorse.jobs.fairness`, which positions do not yet reflect)."""
     # Spelled out rather than a row-value comparison so both planners use
     # ix_jobs_status_priority_created for the leading columns.
     return and_(
-        jobs.c.status == Status.QUEUED.value,
+        rows.c.status == Status.QUEUED.value,
         or_(
-            jobs.c.priority < p,
-            and_(jobs.c.priority == p, jobs.c.created_at < c),
-            and_(jobs.c.priority == p, jobs.c.created_at == c, jobs.c.id < i),
+            rows.c.priority < priority,
+            and_(rows.c.priority == priority, rows.c.created_at < created_at),
+            and_(rows.c.priority == priority, rows.c.created_at == created_at, rows.c.id < job_id),
         ),
     )
+
+
+def _ahead_of(job: Job) -> ColumnElement[bool]:
+    return queued_before(jobs, literal(job.priority), literal(job.created_at), literal(job.id))
 
 
 def _count_ahead(job: Job) -> ScalarSelect[Any]:

@@ -20,6 +20,7 @@ from happyhorse.billing.usage import Usage
 from happyhorse.db.clock import db_now
 from happyhorse.db.schema import api_keys, holds, jobs, web_sessions
 from happyhorse.jobs.model import Job
+from happyhorse.jobs.queries import queued_before
 from happyhorse.jobs.status import Status
 
 # Bound parameters per IN list: well under every driver's limit (SQLite's is 32,766).
@@ -73,16 +74,7 @@ def _jobs_query() -> Any:
     ahead = jobs.alias("ahead")
     count_ahead = (
         select(func.count()).select_from(ahead)
-        .where(
-            ahead.c.status == Status.QUEUED.value,
-            # The claim order (priority, created_at, id), as queries._ahead_of spells it.
-            or_(
-                ahead.c.priority < jobs.c.priority,
-                and_(ahead.c.priority == jobs.c.priority, ahead.c.created_at < jobs.c.created_at),
-                and_(ahead.c.priority == jobs.c.priority, ahead.c.created_at == jobs.c.created_at,
-                     ahead.c.id < jobs.c.id),
-            ),
-        )
+        .where(queued_before(ahead, jobs.c.priority, jobs.c.created_at, jobs.c.id))
         .scalar_subquery()
     )
     captured = and_(holds.c.job_id == jobs.c.id, holds.c.state == "captured")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -13,20 +11,17 @@ from happyhorse.api.deps import CurrentAccount, RuntimeDep
 from happyhorse.api.schemas import UPLOAD_REQUEST_BODY, UploadIdPath, UploadObject, error_responses
 from happyhorse.errors import InvalidRequest, NotFound
 from happyhorse.ids import is_id
-from happyhorse.inputs.images import ImageInfo
 from happyhorse.runtime import Runtime
 from happyhorse.uploads import (
     Upload,
     ensure_upload_quota,
     find_same_upload,
+    forget_stored_image,
     insert_upload,
     lookup_upload,
     store_image,
     touch_upload,
-    upload_key,
 )
-
-log = logging.getLogger("happyhorse.api.uploads")
 
 router = APIRouter(tags=["uploads"])
 
@@ -86,17 +81,8 @@ def _store(runtime: Runtime, account_id: str, data: bytes) -> tuple[Upload, bool
                                 settings.upload_ttl_seconds)
             return insert_upload(conn, upload_id, account_id, data, info), True
     except BaseException:
-        _forget_stored(runtime, upload_id, info)
+        forget_stored_image(runtime.storage, upload_id, info)
         raise
-
-
-def _forget_stored(runtime: Runtime, upload_id: str, info: ImageInfo) -> None:
-    """Delete an image stored for an upload that was then not recorded (best effort: the sweep's
-    orphan pass deletes what is left)."""
-    try:
-        runtime.storage.delete(upload_key(upload_id, info))
-    except Exception:
-        log.warning("could not delete the unrecorded upload %s", upload_id, exc_info=True)
 
 
 @router.get(
