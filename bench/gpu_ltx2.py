@@ -152,7 +152,7 @@ def main() -> int:
     dtype = getattr(torch, args.dtype if device == "cuda" else "float32")
 
     from happyhorse.engines import GenerationSpec
-    from happyhorse.engines.ltx2 import LTX2Engine
+    from happyhorse.engines.ltx2.engine import LTX2Engine
     from happyhorse.media.sizes import frame_size
 
     width, height = frame_size("16:9", args.resolution)

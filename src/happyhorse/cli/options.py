@@ -211,7 +211,7 @@ def storage_settings(
             "s3_region": region or None}
 
 
-# Options of the ltx2 engine (`--engine ltx2`); see engines/ltx2_options.py for what each does.
+# Options of the ltx2 engine (`--engine ltx2`); see engines/ltx2/options.py for what each does.
 _LTX2 = "ltx2 engine"
 Weights = Annotated[
     Path | None,

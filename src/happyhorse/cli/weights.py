@@ -20,7 +20,7 @@ WeightsDir = Annotated[Path, typer.Argument(help="A diffusers-format LTX-2 direc
 @weights_app.command("check")
 def check(directory: WeightsDir) -> None:
     """Say what DIRECTORY holds and what is missing; exit 0 when complete, 1 when not."""
-    from happyhorse.engines.ltx2_weights import check_weights, format_size
+    from happyhorse.engines.ltx2.weights import check_weights, format_size
 
     report = check_weights(directory)
     for problem in report.problems:
@@ -48,8 +48,8 @@ def download(
                                               help="Hugging Face token (gated repositories).")] = None,
 ) -> None:
     """Download LTX-2 weights into DIRECTORY (needs internet and the diffusion extra), then check them."""
-    from happyhorse.engines.ltx2_options import EngineUnavailable
-    from happyhorse.engines.ltx2_weights import DEFAULT_REPO_ID, download_weights
+    from happyhorse.engines.ltx2.options import EngineUnavailable
+    from happyhorse.engines.ltx2.weights import DEFAULT_REPO_ID, download_weights
 
     repo = repo_id or DEFAULT_REPO_ID
     typer.echo(f"downloading {repo}{'@' + revision if revision else ''} into {directory} ...")

@@ -20,7 +20,7 @@ from happyhorse.engines.base import (
     JobCancelled,
     NullContext,
 )
-from happyhorse.engines.ltx2_options import EngineUnavailable
+from happyhorse.engines.ltx2.options import EngineUnavailable
 
 ENGINE_NAMES = ("preview", "ltx2")
 
@@ -49,14 +49,14 @@ def load_engine(name: str, options: Mapping[str, Any] | None = None) -> Engine:
     (the message says what to install).
     """
     if name == "preview":
-        from happyhorse.engines.preview import PreviewEngine
+        from happyhorse.engines.preview.engine import PreviewEngine
 
         if options:
             raise ValueError(f"the preview engine takes no options (got {', '.join(sorted(options))}); "
                              "they are for --engine ltx2")
         return PreviewEngine()
     if name == "ltx2":
-        from happyhorse.engines.ltx2 import LTX2Engine
+        from happyhorse.engines.ltx2.engine import LTX2Engine
 
         return LTX2Engine(**dict(options or {}))
     raise ValueError(f"unknown engine {name!r}; known engines: {', '.join(ENGINE_NAMES)}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from happyhorse.engines.ltx2_options import LTX2Options
-from happyhorse.engines.ltx2_shapes import (
+from happyhorse.engines.ltx2.options import LTX2Options
+from happyhorse.engines.ltx2.shapes import (
     cover_box,
     fit_frame,
     fitted_frames,

@@ -61,7 +61,7 @@ def test_download_passes_its_arguments_and_checks_the_result(tiny_weights, tmp_p
         shutil.copytree(tiny_weights, target, dirs_exist_ok=True)
         return target
 
-    monkeypatch.setattr("happyhorse.engines.ltx2_weights.download_weights", fake_download)
+    monkeypatch.setattr("happyhorse.engines.ltx2.weights.download_weights", fake_download)
     target = tmp_path / "ltx2"
     result = CliRunner().invoke(app, ["weights", "download", str(target), "--repo-id", "me/ltx", "--revision", "v1"])
     assert result.exit_code == 0, result.output
@@ -83,7 +83,7 @@ def test_download_fetches_only_the_index_and_its_components(tmp_path, monkeypatc
         return local_dir
 
     monkeypatch.setattr("huggingface_hub.snapshot_download", fake_snapshot)
-    from happyhorse.engines.ltx2_weights import download_weights
+    from happyhorse.engines.ltx2.weights import download_weights
 
     download_weights(tmp_path / "w", repo_id="me/ltx")
     assert requested == [["model_index.json"], ["model_index.json", "vae/*", "tokenizer/*"]]

@@ -144,7 +144,7 @@ def download_weights(
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
-        from happyhorse.engines.ltx2_options import INSTALL_HINT, EngineUnavailable
+        from happyhorse.engines.ltx2.options import INSTALL_HINT, EngineUnavailable
 
         raise EngineUnavailable(f"downloading weights needs huggingface_hub: {INSTALL_HINT}") from None
     target.mkdir(parents=True, exist_ok=True)

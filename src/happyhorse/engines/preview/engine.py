@@ -29,11 +29,11 @@ from happyhorse.engines.base import (
     GenerationSpec,
     JobCancelled,
 )
-from happyhorse.engines.preview_audio import render_soundtrack
-from happyhorse.engines.preview_motion import ImageRenderer
-from happyhorse.engines.preview_plan import PreviewPlan, plan_clip
-from happyhorse.engines.preview_refs import ReferenceRenderer
-from happyhorse.engines.preview_scene import SceneRenderer
+from happyhorse.engines.preview.audio import render_soundtrack
+from happyhorse.engines.preview.motion import ImageRenderer
+from happyhorse.engines.preview.plan import PreviewPlan, plan_clip
+from happyhorse.engines.preview.refs import ReferenceRenderer
+from happyhorse.engines.preview.scene import SceneRenderer
 
 __all__ = ["PreviewEngine"]
 

@@ -13,7 +13,7 @@ once per worker:
 
 The soundtrack is the pipeline's own: its audio VAE and vocoder, cut to the
 clip's exact length (the encoder resamples it to 48 kHz stereo). Frames come
-at the nearest valid size and length (see :mod:`ltx2_shapes`) and are fitted
+at the nearest valid size and length (see :mod:`happyhorse.engines.ltx2.shapes`) and are fitted
 to the SPEC's exact size and frame count.
 
 torch and diffusers are imported when the engine is built, never at import
@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 
 from happyhorse.engines.base import Clip, EngineContext, GenerationSpec, JobCancelled
-from happyhorse.engines.ltx2_options import LTX2Options, require_diffusion
-from happyhorse.engines.ltx2_shapes import GenerationShape, fit_image, fitted_frames, generation_shape, trim_audio
-from happyhorse.engines.ltx2_weights import check_weights
+from happyhorse.engines.ltx2.options import LTX2Options, require_diffusion
+from happyhorse.engines.ltx2.shapes import GenerationShape, fit_image, fitted_frames, generation_shape, trim_audio
+from happyhorse.engines.ltx2.weights import check_weights
 
 __all__ = ["LTX2Engine"]
 
@@ -50,7 +50,7 @@ class LTX2Engine:
     """LTX-2 video + audio generation on a GPU (or, slowly, the CPU).
 
     Builds the pipelines from ``weights`` at once (the worker keeps the engine
-    for its lifetime). Raises :class:`~happyhorse.engines.ltx2_options.EngineUnavailable`
+    for its lifetime). Raises :class:`~happyhorse.engines.ltx2.options.EngineUnavailable`
     when the ``diffusion`` extra is missing and ``ValueError`` for bad options
     or an incomplete weights directory, so a worker fails before claiming a job.
     """

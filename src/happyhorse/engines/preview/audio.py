@@ -1,6 +1,6 @@
 """The preview engine's soundtrack: a soft chord bed plus hits locked to the visual events.
 
-Every :class:`~happyhorse.engines.preview_plan.Event` gets a hit whose attack
+Every :class:`~happyhorse.engines.preview.plan.Event` gets a hit whose attack
 starts at exactly sample ``round(frame * SAMPLE_RATE / fps)``: a kick, a
 noise crash and a plucked note on a cut, a kick and a chime on a flash, a
 short tick on a beat. Under them a chord per shot (from the prompt's key)
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from happyhorse.engines.base import AUDIO_CHANNELS, SAMPLE_RATE
-from happyhorse.engines.preview_plan import Event, PreviewPlan, rng_for
+from happyhorse.engines.preview.plan import Event, PreviewPlan, rng_for
 
 PEAK = 0.85
 """Loudest sample after mixing; the mix is scaled down to it, never clipped."""

@@ -16,7 +16,7 @@ from happyhorse.engines import (
     NullContext,
     load_engine,
 )
-from happyhorse.engines.preview import PreviewEngine
+from happyhorse.engines.preview.engine import PreviewEngine
 
 WIDTH, HEIGHT = 256, 144
 FRAME_SECONDS = 1 / 24

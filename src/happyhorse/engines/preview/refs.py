@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from happyhorse.engines.preview_plan import PreviewPlan, Shot
-from happyhorse.engines.preview_scene import Camera, ShotTracker, make_elements, shot_background
+from happyhorse.engines.preview.plan import PreviewPlan, Shot
+from happyhorse.engines.preview.scene import Camera, ShotTracker, make_elements, shot_background
 
 CARD_BORDER = (244, 242, 236)
 

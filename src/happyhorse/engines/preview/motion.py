@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageOps
 
-from happyhorse.engines.preview_plan import PreviewPlan
+from happyhorse.engines.preview.plan import PreviewPlan
 
 SUPERSAMPLE = 2
 FLASH_STRENGTH = (0.5, 0.25, 0.1)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from happyhorse.engines.preview_plan import Look, PreviewPlan, ShapeKind, Shot
+from happyhorse.engines.preview.plan import Look, PreviewPlan, ShapeKind, Shot
 
 PULSE_SCALES = (1.0, 1.08, 1.18)
 """Sprite size at pulse level 0 (rest), 1 (just after a beat) and 2 (on the beat)."""
