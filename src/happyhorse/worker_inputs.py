@@ -1,6 +1,6 @@
 """A job's input images, as the worker gets them: stored uploads (or fetched URLs).
 
-Image URLs are fetched and stored at submit (:mod:`happyhorse.submission`), so
+Image URLs are fetched and stored at submit (:mod:`happyhorse.submit.service`), so
 a job's inputs are uploads; only jobs queued before that rule still carry URLs,
 and those are fetched here. Bytes are checked against the same rules as at
 submit (SPEC §3); anything wrong becomes an :class:`InputError`, which fails

@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from happyhorse.accounts import create_account
 from happyhorse.billing.ledger import grant_credits
 from happyhorse.db.schema import holds, jobs, ledger_entries
-from happyhorse.generation_request import parse_generation_request
+from happyhorse.submit.request import parse_generation_request
 from happyhorse.runtime import Runtime
 from happyhorse.settings import Settings
-from happyhorse.submission import Submitted, submit_idempotent
+from happyhorse.submit.service import Submitted, submit_idempotent
 
 
 @pytest.fixture

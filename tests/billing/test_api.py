@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 import happyhorse
-from happyhorse import submission
+from happyhorse.submit import service as submission
 from happyhorse.api.schemas import AccountObject, JobObject
 from happyhorse.db.schema import holds, jobs
 from happyhorse.settings import Settings

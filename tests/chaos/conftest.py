@@ -27,11 +27,11 @@ from sqlalchemy import func, select
 from happyhorse.accounts import create_account
 from happyhorse.billing.ledger import grant_credits
 from happyhorse.db.schema import holds, jobs, ledger_entries, outputs
-from happyhorse.generation_request import parse_generation_request
+from happyhorse.submit.request import parse_generation_request
 from happyhorse.jobs.model import Job
 from happyhorse.runtime import Runtime
 from happyhorse.settings import Settings
-from happyhorse.submission import submit_generation
+from happyhorse.submit.service import submit_generation
 
 STUB_WORKER = Path(__file__).with_name("stub_worker.py")
 LEASE_SECONDS = 2.0

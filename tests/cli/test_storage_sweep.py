@@ -13,10 +13,10 @@ from sqlalchemy import update
 from happyhorse.accounts import create_account
 from happyhorse.billing.ledger import grant_credits
 from happyhorse.db.schema import jobs
-from happyhorse.generation_request import parse_generation_request
+from happyhorse.submit.request import parse_generation_request
 from happyhorse.runtime import Runtime
 from happyhorse.settings import Settings
-from happyhorse.submission import submit_generation
+from happyhorse.submit.service import submit_generation
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -21,12 +21,12 @@ from sqlalchemy import update
 from happyhorse.accounts import create_account
 from happyhorse.billing.ledger import grant_credits
 from happyhorse.db.schema import jobs
-from happyhorse.generation_request import parse_generation_request
+from happyhorse.submit.request import parse_generation_request
 from happyhorse.jobs.model import ClaimedJob
 from happyhorse.runtime import Runtime
 from happyhorse.settings import Settings
 from happyhorse.storage.sweep import OrphanSweeper
-from happyhorse.submission import submit_generation
+from happyhorse.submit.service import submit_generation
 from happyhorse.uploads import insert_upload, store_image
 
 HOUR = 3600.0

@@ -20,11 +20,11 @@ from sqlalchemy import select, update
 from happyhorse.accounts import create_account
 from happyhorse.billing.ledger import grant_credits
 from happyhorse.db.schema import uploads
-from happyhorse.generation_request import parse_generation_request
+from happyhorse.submit.request import parse_generation_request
 from happyhorse.runtime import Runtime
 from happyhorse.settings import Settings
 from happyhorse.storage.sweep import OrphanSweeper
-from happyhorse.submission import submit_generation
+from happyhorse.submit.service import submit_generation
 from happyhorse.testing import running_service
 from happyhorse.uploads import insert_upload, store_image
 

@@ -23,11 +23,11 @@ import pytest
 from happyhorse.accounts import create_account
 from happyhorse.billing.ledger import grant_credits
 from happyhorse.engines import SAMPLE_RATE, Clip, EngineContext, GenerationSpec, JobCancelled
-from happyhorse.generation_request import parse_generation_request
+from happyhorse.submit.request import parse_generation_request
 from happyhorse.jobs.model import Job
 from happyhorse.runtime import Runtime
 from happyhorse.settings import Settings
-from happyhorse.submission import submit_generation
+from happyhorse.submit.service import submit_generation
 
 SLOW_FRAME_SECONDS = 0.02
 FRAME = np.zeros((64, 64, 3), dtype=np.uint8)

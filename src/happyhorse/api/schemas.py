@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from happyhorse.generation_request import MAX_IMAGE_REFERENCE_CHARS
+from happyhorse.submit.request import MAX_IMAGE_REFERENCE_CHARS
 from happyhorse.ids import id_pattern
 
 # Whitespace as Python's str.strip() (the parser) sees it: Unicode White_Space (regex \s in

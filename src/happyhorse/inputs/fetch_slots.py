@@ -1,7 +1,7 @@
 """How many submits may be fetching image URLs at once in this API process.
 
 A submit whose images are URLs fetches them inside its request (see
-:mod:`happyhorse.submission`), on a thread of the API's pool, for as long as
+:mod:`happyhorse.submit.service`), on a thread of the API's pool, for as long as
 the remote host takes within the fetch budget. A host that trickles bytes
 would let one account tie up those threads (and the submitter's own
 connection is all it pays), so:

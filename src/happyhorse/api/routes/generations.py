@@ -11,10 +11,10 @@ from happyhorse.api.deps import CurrentAccount, RuntimeDep, base_url
 from happyhorse.api.presenters import job_object
 from happyhorse.api.routes.jobs import _present
 from happyhorse.api.schemas import GENERATION_REQUEST_BODY, JobObject, error_responses
-from happyhorse.billing.idempotency import HEADER, validate_key
+from happyhorse.submit.idempotency import HEADER, validate_key
 from happyhorse.errors import InvalidRequest
-from happyhorse.generation_request import parse_generation_request
-from happyhorse.submission import submit_idempotent
+from happyhorse.submit.request import parse_generation_request
+from happyhorse.submit.service import submit_idempotent
 
 router = APIRouter(tags=["videos"])
 

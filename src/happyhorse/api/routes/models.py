@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from happyhorse import generation_request as rules
+from happyhorse.submit import request as rules
 from happyhorse.api.deps import CurrentAccount, RuntimeDep
 from happyhorse.api.schemas import ModelList, ModelObject, error_responses
 from happyhorse.errors import NotFound

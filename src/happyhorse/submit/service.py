@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from happyhorse.billing.holds import ensure_affordable, take_hold
-from happyhorse.billing.idempotency import (
+from happyhorse.submit.idempotency import (
     KeyClaim,
     abandon_claim,
     abandon_claim_later,
@@ -27,7 +27,7 @@ from happyhorse.billing.idempotency import (
     request_fingerprint,
 )
 from happyhorse.errors import InvalidRequest, ServiceError
-from happyhorse.generation_request import GenerationRequest, ImageReference
+from happyhorse.submit.request import GenerationRequest, ImageReference
 from happyhorse.ids import new_id
 from happyhorse.inputs.datauri import parse_data_uri
 from happyhorse.inputs.fetch import validate_image_url
@@ -35,12 +35,12 @@ from happyhorse.inputs.images import ImageInfo
 from happyhorse.inputs.url_inputs import INVALID_IMAGE_CODE, ensure_urls_accepted, fetch_image_urls
 from happyhorse.jobs import queries
 from happyhorse.jobs.model import Job
-from happyhorse.limits import ensure_queued_within_cap
+from happyhorse.submit.queued_cap import ensure_queued_within_cap
 from happyhorse.media.sizes import frame_size, nearest_aspect_ratio
 from happyhorse.runtime import Runtime
 from happyhorse.uploads import forget_stored_image, insert_upload, store_image, use_upload
 
-log = logging.getLogger("happyhorse.submission")
+log = logging.getLogger("happyhorse.submit.service")
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def submit_idempotent(
     key: str | None,
     fields: dict[str, Any],
 ) -> Submitted:
-    """Submit under an optional ``Idempotency-Key`` (see :mod:`happyhorse.billing.idempotency`).
+    """Submit under an optional ``Idempotency-Key`` (see :mod:`happyhorse.submit.idempotency`).
 
     ``fields`` (the body as sent) and ``parts`` make the request's fingerprint.
     The same key with the same request returns the first job; a request that

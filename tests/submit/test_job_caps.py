@@ -15,7 +15,7 @@ from happyhorse.db.migrate import upgrade
 from happyhorse.db.schema import accounts
 from happyhorse.ids import new_id
 from happyhorse.jobs.queue import JobQueue
-from happyhorse.limits import QUEUED_RETRY_AFTER_SECONDS
+from happyhorse.submit.queued_cap import QUEUED_RETRY_AFTER_SECONDS
 from happyhorse.settings import Settings
 from happyhorse.testing import running_service
 

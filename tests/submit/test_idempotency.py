@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 
-from happyhorse.billing import idempotency
+from happyhorse.submit import idempotency
 from happyhorse.billing.ledger import grant_credits
 from happyhorse.db.schema import holds, idempotency_keys, jobs
 from happyhorse.errors import Conflict, IdempotencyMismatch, InsufficientCredits, InvalidRequest

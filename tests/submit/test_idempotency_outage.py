@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-import happyhorse.submission as submission
+import happyhorse.submit.service as submission
 from happyhorse.db.schema import idempotency_keys, jobs
 from happyhorse.errors import Conflict
 from happyhorse.runtime import Runtime
@@ -55,7 +55,7 @@ def test_a_key_whose_submit_failed_with_the_database_away_is_freed_once_it_is_ba
 
 
 def test_many_failed_releases_share_one_retry_thread(runtime: Runtime, new_account: NewAccount, monkeypatch) -> None:
-    from happyhorse.billing import idempotency
+    from happyhorse.submit import idempotency
 
     account = new_account("outage-many", "50")
     monkeypatch.setattr(submission, "submit_generation", _database_gone)
