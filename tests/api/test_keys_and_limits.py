@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from happyhorse.key_format import is_well_formed
+from happyhorse.accounts.key_format import is_well_formed
 
 from .conftest import assert_error
 

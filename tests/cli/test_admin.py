@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from happyhorse.accounts import VISIBLE_PREFIX_CHARS, authenticate
+from happyhorse.accounts.keys import VISIBLE_PREFIX_CHARS, authenticate
 from happyhorse.errors import AuthenticationFailed
 from happyhorse.runtime import Runtime
 from happyhorse.settings import Settings

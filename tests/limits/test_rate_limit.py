@@ -103,7 +103,7 @@ def test_spellings_of_one_key_share_its_bucket(tmp_path) -> None:
 
 def test_the_bucket_name_is_the_key_as_authentication_parses_it() -> None:
     from happyhorse.api.rate_limit import bucket_name
-    from happyhorse.key_format import new_key
+    from happyhorse.accounts.key_format import new_key
 
     key = new_key()
     names = {bucket_name(spelling.encode()) for spelling in [f"Bearer {key}", f"  bEaReR   {key}  ", *_spellings(key, 9)]}

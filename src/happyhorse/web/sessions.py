@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
-from happyhorse.accounts import VISIBLE_PREFIX_CHARS, hash_key
-from happyhorse.key_format import BODY_CHARS, key_from_body
+from happyhorse.accounts.keys import VISIBLE_PREFIX_CHARS, hash_key
+from happyhorse.accounts.key_format import BODY_CHARS, key_from_body
 from happyhorse.db.clock import db_now
 from happyhorse.db.schema import accounts, api_keys, users, web_sessions
 from happyhorse.ids import new_id

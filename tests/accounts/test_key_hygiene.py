@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event
 
 from happyhorse.accounts import revoke_key
-from happyhorse.key_format import new_key
+from happyhorse.accounts.key_format import new_key
 from happyhorse.settings import Settings
 from happyhorse.testing import LiveService, running_service
 

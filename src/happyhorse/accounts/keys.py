@@ -1,7 +1,7 @@
-"""Accounts and API keys.
+"""API keys: made, listed, revoked, and checked on every request.
 
 Keys look like ``hh_live_<30 url-safe chars><6-char checksum>`` (180 random
-bits; see :mod:`happyhorse.key_format`). Only their SHA-256 is stored, with a
+bits; see :mod:`happyhorse.accounts.key_format`). Only their SHA-256 is stored, with a
 short visible prefix so people can tell keys apart; the key itself is shown
 once, at creation, and never logged.
 """
@@ -17,20 +17,15 @@ from sqlalchemy.engine import Connection, Engine
 
 from happyhorse.db.clock import db_now
 from happyhorse.db.schema import accounts, api_keys
-from happyhorse.errors import AuthenticationFailed, Conflict, NotFound
+from happyhorse.accounts.accounts import Account
+from happyhorse.errors import AuthenticationFailed, NotFound
 from happyhorse.ids import new_id
-from happyhorse.key_format import KEY_PREFIX, is_well_formed, new_key
+from happyhorse.accounts.key_format import KEY_PREFIX, is_well_formed, new_key
 
 VISIBLE_PREFIX_CHARS = len(KEY_PREFIX) + 4
 # last_used_at is informative; writing it on every request would make every
 # read a write, so it is refreshed at most this often.
 LAST_USED_RESOLUTION_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class Account:
-    id: str
-    name: str
 
 
 @dataclass(frozen=True)
@@ -44,24 +39,6 @@ class CreatedKey:
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-def create_account(engine: Engine, name: str) -> Account:
-    """Create an account; raises :class:`Conflict` if the name is taken."""
-    with engine.begin() as conn:
-        if conn.execute(select(accounts.c.id).where(accounts.c.name == name)).first():
-            raise Conflict("account_exists", f"an account named {name!r} already exists", "name")
-        account_id = new_id("acct")
-        conn.execute(accounts.insert().values(id=account_id, name=name, created_at=db_now(conn.dialect.name)))
-    return Account(account_id, name)
-
-
-def get_account_by_name(engine: Engine, name: str) -> Account:
-    with engine.connect().execution_options(readonly=True) as conn:
-        row = conn.execute(select(accounts.c.id, accounts.c.name).where(accounts.c.name == name)).first()
-    if row is None:
-        raise NotFound("account_not_found", f"no account named {name!r}; create it with `happyhorse accounts create`", "account")
-    return Account(row.id, row.name)
 
 
 def create_key(engine: Engine, account_id: str, *, name: str | None = None) -> CreatedKey:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from happyhorse.key_format import BODY_ALPHABET, BODY_CHARS, KEY_LENGTH, KEY_PREFIX, is_well_formed, new_key
+from happyhorse.accounts.key_format import BODY_ALPHABET, BODY_CHARS, KEY_LENGTH, KEY_PREFIX, is_well_formed, new_key
 from happyhorse.web.sessions import session_api_key
 
 
