@@ -19,7 +19,7 @@ from happyhorse.inputs.images import decode_image, inspect_image
 from happyhorse.jobs.model import Job
 from happyhorse.media.sizes import frame_size, nearest_aspect_ratio
 from happyhorse.runtime import Runtime
-from happyhorse.uploads import get_upload
+from happyhorse.inputs.uploads import get_upload
 
 
 @dataclass

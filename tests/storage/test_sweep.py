@@ -27,7 +27,7 @@ from happyhorse.runtime import Runtime
 from happyhorse.settings import Settings
 from happyhorse.storage.sweep import OrphanSweeper
 from happyhorse.submit.service import submit_generation
-from happyhorse.uploads import insert_upload, store_image
+from happyhorse.inputs.uploads import insert_upload, store_image
 
 HOUR = 3600.0
 

@@ -26,7 +26,7 @@ from happyhorse.settings import Settings
 from happyhorse.storage.sweep import OrphanSweeper
 from happyhorse.submit.service import submit_generation
 from happyhorse.testing import running_service
-from happyhorse.uploads import insert_upload, store_image
+from happyhorse.inputs.uploads import insert_upload, store_image
 
 DAY = 24 * 3600.0
 
@@ -183,7 +183,7 @@ def test_uploads_past_the_account_quota_are_refused_and_store_nothing(quota_serv
 def test_an_upload_used_after_it_was_listed_is_not_deleted(runtime: Runtime, account_id: str) -> None:
     """The race a sweep runs against a submit: the delete re-checks the use under the row's lock."""
     from happyhorse.db.clock import read_db_now
-    from happyhorse.uploads import delete_expired_upload, expired_uploads, touch_upload
+    from happyhorse.inputs.uploads import delete_expired_upload, expired_uploads, touch_upload
 
     upload_id, _ = _upload(runtime, account_id, 1)
     _unused_for(runtime, DAY + 60, upload_id)

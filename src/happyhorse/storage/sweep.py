@@ -25,7 +25,7 @@ What is deleted, and why it is safe:
 - Uploads that *expired*: rows last used (stored, named by a submit, uploaded
   again) more than ``upload_ttl_seconds`` ago and named by no queued or running
   job. The row goes first, in a statement that re-checks it is still unused
-  (see :func:`happyhorse.uploads.delete_expired_upload`), then its file.
+  (see :func:`happyhorse.inputs.uploads.delete_expired_upload`), then its file.
 
 Anything else (other prefixes, odd names, jobs the database does not know)
 is left alone. Deleting is idempotent, so several sweepers may run at once.
@@ -61,7 +61,7 @@ from happyhorse.db.clock import read_db_now
 from happyhorse.db.schema import jobs, outputs, uploads
 from happyhorse.jobs.status import TERMINAL
 from happyhorse.storage.base import ListedObject, Storage
-from happyhorse.uploads import delete_expired_upload, expired_uploads
+from happyhorse.inputs.uploads import delete_expired_upload, expired_uploads
 
 log = logging.getLogger("happyhorse.storage.sweep")
 

@@ -38,7 +38,7 @@ from happyhorse.jobs.model import Job
 from happyhorse.submit.queued_cap import ensure_queued_within_cap
 from happyhorse.media.sizes import frame_size, nearest_aspect_ratio
 from happyhorse.runtime import Runtime
-from happyhorse.uploads import forget_stored_image, insert_upload, store_image, use_upload
+from happyhorse.inputs.uploads import forget_stored_image, insert_upload, store_image, use_upload
 
 log = logging.getLogger("happyhorse.submit.service")
 

@@ -12,7 +12,7 @@ from happyhorse.api.schemas import UPLOAD_REQUEST_BODY, UploadIdPath, UploadObje
 from happyhorse.errors import InvalidRequest, NotFound
 from happyhorse.ids import is_id
 from happyhorse.runtime import Runtime
-from happyhorse.uploads import (
+from happyhorse.inputs.uploads import (
     Upload,
     ensure_upload_quota,
     find_same_upload,

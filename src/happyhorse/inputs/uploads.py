@@ -26,7 +26,7 @@ from happyhorse.ids import new_id
 from happyhorse.inputs.images import ImageInfo, inspect_image
 from happyhorse.storage.base import Storage
 
-log = logging.getLogger("happyhorse.uploads")
+log = logging.getLogger("happyhorse.inputs.uploads")
 
 _EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "bmp": "bmp"}
 
