@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 def happyhorse_app():  # type: ignore[no-untyped-def]
     """The real API (no worker) over the data dir prepared by api_rps.py."""
-    from happyhorse.api.app import create_app
+    from happyhorse.app import create_app
     from happyhorse.runtime import Runtime
     from happyhorse.settings import Settings
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from happyhorse.accounts import create_account, create_key
-from happyhorse.api.app import create_app
+from happyhorse.app import create_app
 from happyhorse.api.body import data_uri_bytes
 from happyhorse.billing.ledger import grant_credits
 from happyhorse.runtime import Runtime

@@ -267,7 +267,7 @@ def test_a_kept_alive_connection_gets_the_header_timeout_again(guarded_port: int
 def test_the_real_app_answers_a_stalled_upload_408(service: LiveService) -> None:
     # Under the limits the service was started with (30 s): the guard's state, not its clock, is checked
     # here by a short limit on a fresh server with the real app.
-    from happyhorse.api.app import create_app
+    from happyhorse.app import create_app
 
     settings = Settings(data_dir=service.runtime.settings.data_dir, signing_secret="hostile",
                         body_timeout_seconds=0.5, header_timeout_seconds=5)

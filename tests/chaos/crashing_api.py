@@ -18,7 +18,7 @@ from pathlib import Path
 import uvicorn
 
 import happyhorse.submit.service as submission
-from happyhorse.api.app import create_app
+from happyhorse.app import create_app
 from happyhorse.runtime import Runtime
 from happyhorse.settings import Settings
 

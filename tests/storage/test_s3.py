@@ -132,7 +132,7 @@ def test_without_boto3_everything_imports_and_s3_names_the_extra() -> None:
     script = textwrap.dedent("""
         import sys
         sys.modules["boto3"] = sys.modules["botocore"] = None  # as if not installed
-        import happyhorse.api.app, happyhorse.cli, happyhorse.runtime, happyhorse.storage
+        import happyhorse.app, happyhorse.cli, happyhorse.runtime, happyhorse.storage
         from happyhorse.storage import S3Storage, S3Unavailable
         try:
             S3Storage("bucket")

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from happyhorse.api.app import create_app
+from happyhorse.app import create_app
 from happyhorse.db.schema import users
 from happyhorse.runtime import Runtime
 from happyhorse.settings import Settings

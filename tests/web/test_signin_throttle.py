@@ -11,7 +11,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from happyhorse.api.app import create_app
+from happyhorse.app import create_app
 from happyhorse.runtime import Runtime
 from happyhorse.settings import Settings
 from happyhorse.testing import running_service

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from happyhorse.api.app import create_app
+from happyhorse.app import create_app
 from happyhorse.db.clock import db_now
 from happyhorse.db.schema import accounts, users
 from happyhorse.runtime import Runtime

@@ -122,7 +122,7 @@ def serve(
     allowed_hosts: AllowedHosts = None,
 ) -> None:
     """Run everything in one process: the API, one worker, SQLite and (unless --storage s3) local files."""
-    from happyhorse.api.app import create_app
+    from happyhorse.app import create_app
     from happyhorse.cli.bootstrap import DEV_CREDIT, ensure_dev_key
     from happyhorse.web.bootstrap import ensure_dev_user, signup_banner
     from happyhorse.worker import Worker, WorkerThread
@@ -190,7 +190,7 @@ def api(
     allowed_hosts: AllowedHosts = None,
 ) -> None:
     """Run only the API (workers run separately against the same --database-url)."""
-    from happyhorse.api.app import create_app
+    from happyhorse.app import create_app
 
     _configure_logging()
     settings = make_settings(data_dir, database_url, engine=engine, public_base_url=public_url, allow_signup=signup,
