@@ -153,9 +153,9 @@ def main() -> int:
 
     from happyhorse.engines import GenerationSpec
     from happyhorse.engines.ltx2.engine import LTX2Engine
-    from happyhorse.media.sizes import frame_size
+    from happyhorse.rules import RULES
 
-    width, height = frame_size("16:9", args.resolution)
+    width, height = RULES.frame_size("16:9", args.resolution)
     width, height = args.width or width, args.height or height
     with Timer() as built:
         pipeline = build_pipeline(args.configs, device, dtype)

@@ -23,7 +23,7 @@ from _common import Timer  # noqa: E402
 
 from happyhorse.engines import GenerationSpec, NullContext, load_engine  # noqa: E402
 from happyhorse.media.encode import encode_clip  # noqa: E402
-from happyhorse.media.sizes import frame_size  # noqa: E402
+from happyhorse.rules import RULES  # noqa: E402
 
 
 def picture(width: int, height: int, seed: int) -> np.ndarray:
@@ -35,7 +35,7 @@ def picture(width: int, height: int, seed: int) -> np.ndarray:
 
 
 def run(mode: str, resolution: str, duration: int, workdir: Path) -> float:
-    width, height = frame_size("16:9", resolution)
+    width, height = RULES.frame_size("16:9", resolution)
     images: tuple[np.ndarray, ...] = ()
     if mode == "i2v":
         images = (picture(1600, 900, 1),)

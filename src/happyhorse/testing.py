@@ -1,4 +1,4 @@
-"""Helpers for tests (ours and yours): a real server on a loopback port.
+"""Helpers for tests (ours and yours): a real server on a loopback port, sample jobs.
 
 ``running_service(settings)`` starts the API and an in-process worker — what
 ``happyhorse serve`` runs — on ``127.0.0.1`` with a free port, and yields a
@@ -16,11 +16,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
+from happyhorse.jobs.request import JobInput, JobRequest
 from happyhorse.runtime import Runtime
 from happyhorse.settings import Settings
 
 TESTER_CREDIT = Decimal("1000")
 """What ``running_service`` grants its ``tester`` account: plenty for any test suite."""
+
+
+def sample_request(**changes: object) -> JobRequest:
+    """A stored request to queue jobs with directly (``JobQueue.insert_job``): a 3 s 720p
+    16:9 t2v job with seed 7, with ``changes`` applied (``inputs`` as :class:`JobInput`)."""
+    values: dict[str, object] = {
+        "mode": "t2v", "prompt": "a horse", "aspect_ratio": "16:9", "resolution": "720p", "duration": 3,
+        "seed": 7, "watermark": False, "inputs": (), "width": 1280, "height": 720,
+    }
+    values.update(changes)
+    values["inputs"] = tuple(values["inputs"])  # type: ignore[arg-type]
+    return JobRequest(**values)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -103,7 +116,7 @@ def running_service(
     with ``settings.engine_options``; ``GET /v1/models`` names that engine.
     """
     from happyhorse.accounts import create_account, create_key
-    from happyhorse.api.app import create_app
+    from happyhorse.app import create_app
     from happyhorse.billing.ledger import grant_credits
     from happyhorse.engines import load_engine
     from happyhorse.worker import Worker, WorkerThread

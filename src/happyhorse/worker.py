@@ -27,10 +27,12 @@ from happyhorse.billing import holds as billing
 from happyhorse.engines import Engine, GenerationSpec, JobCancelled
 from happyhorse.errors import ServiceError
 from happyhorse.jobs.model import ClaimedJob
+from happyhorse.jobs.request import JobRequest
 from happyhorse.media.encode import EncodedVideo, encode_clip
+from happyhorse.rules import RULES
 from happyhorse.runtime import Runtime
 from happyhorse.storage.sweep import OrphanSweeper
-from happyhorse.worker_inputs import InputError, load_inputs, output_size
+from happyhorse.worker_inputs import InputError, load_inputs
 
 log = logging.getLogger("happyhorse.worker")
 
@@ -189,7 +191,7 @@ class Worker:
                 spec = _spec_for(job.request, images, self.engine.name)
                 clip = self.engine.generate(spec, ctx)
                 encoded = encode_clip(
-                    clip, workdir / "video.mp4", workdir / "poster.jpg", watermark=bool(job.request["watermark"])
+                    clip, workdir / "video.mp4", workdir / "poster.jpg", watermark=job.request.watermark
                 )
             except JobCancelled:
                 return self._after_stop(lease, ctx)
@@ -283,17 +285,18 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
-def _spec_for(request: dict, images: list, engine_name: str) -> GenerationSpec:
-    width, height, aspect_ratio = output_size(request, images)
+def _spec_for(request: JobRequest, images: list, engine_name: str) -> GenerationSpec:
+    source_size = (images[0].shape[1], images[0].shape[0]) if request.mode == "i2v" else None
+    geometry = request.geometry(source_size)
     return GenerationSpec(
-        mode=request["mode"],
-        prompt=request["prompt"],
-        width=width,
-        height=height,
-        num_frames=int(request["duration"]) * 24,
-        seed=int(request["seed"]),
+        mode=request.mode,  # type: ignore[arg-type]
+        prompt=request.prompt,
+        width=geometry.width,
+        height=geometry.height,
+        num_frames=RULES.num_frames(request.duration),
+        seed=request.seed,
         images=tuple(images),
-        options={"aspect_ratio": aspect_ratio, "engine": engine_name},
+        options={"aspect_ratio": geometry.aspect_ratio, "engine": engine_name},
     )
 
 

@@ -17,7 +17,7 @@ from happyhorse.errors import ServiceError
 from happyhorse.inputs.fetch import FetchError, fetch_url
 from happyhorse.inputs.images import decode_image, inspect_image
 from happyhorse.jobs.model import Job
-from happyhorse.media.sizes import frame_size, nearest_aspect_ratio
+from happyhorse.jobs.request import JobInput
 from happyhorse.runtime import Runtime
 from happyhorse.inputs.uploads import get_upload
 
@@ -29,7 +29,7 @@ class InputError(Exception):
 
 def load_inputs(runtime: Runtime, job: Job) -> list[np.ndarray]:
     """Decoded RGB arrays of the job's images, in request order."""
-    inputs = job.request["inputs"]
+    inputs = job.request.inputs
     images = []
     for index, source in enumerate(inputs):
         param = "image" if len(inputs) == 1 else f"image[{index}]"
@@ -42,28 +42,18 @@ def load_inputs(runtime: Runtime, job: Job) -> list[np.ndarray]:
     return images
 
 
-def _read(runtime: Runtime, job: Job, source: dict, param: str) -> bytes:
-    if source["kind"] == "upload":
+def _read(runtime: Runtime, job: Job, source: JobInput, param: str) -> bytes:
+    if source.kind == "upload":
         with runtime.db.connect().execution_options(readonly=True) as conn:
-            upload = get_upload(conn, job.account_id, source["upload_id"], param=param)
+            upload = get_upload(conn, job.account_id, str(source.upload_id), param=param)
         return runtime.storage.get_bytes(upload.storage_key)
     settings = runtime.settings
     try:
         return fetch_url(
-            source["url"],
+            str(source.url),
             max_bytes=settings.max_image_bytes,
             timeout_seconds=settings.fetch_timeout_seconds,
             allow_private=settings.allow_private_fetch,
         ).bytes
     except FetchError as exc:
         raise InputError(f"{param}: {exc.message}") from None
-
-
-def output_size(request: dict, images: list[np.ndarray]) -> tuple[int, int, str]:
-    """``(width, height, aspect_ratio)`` of the output; i2v follows its source image."""
-    aspect_ratio = request["aspect_ratio"]
-    if request["mode"] == "i2v":
-        height, width = images[0].shape[:2]
-        aspect_ratio = nearest_aspect_ratio(width, height)
-    width, height = frame_size(aspect_ratio, request["resolution"])
-    return width, height, aspect_ratio

@@ -209,8 +209,8 @@ def test_a_url_image_is_checked_and_stored_at_submit(live: LiveService, host: Im
     job = response.json()
     # The image's size is known at submit: the i2v output follows it from the first answer on.
     assert job["request"]["mode"] == "i2v" and job["request"]["aspect_ratio"] == "9:16"
-    [source] = live.runtime.queue.get(job["job_id"]).request["inputs"]
-    assert source["kind"] == "upload"
+    [source] = live.runtime.queue.get(job["job_id"]).request.inputs
+    assert source.kind == "upload"
 
 
 # -- an unfetchable URL answers 400 and writes nothing, on both databases --

@@ -37,7 +37,7 @@ from happyhorse.db.schema import holds, jobs, ledger_entries
 from happyhorse.errors import Conflict, IdempotencyMismatch, InsufficientCredits
 from happyhorse.jobs.model import ClaimedJob
 from happyhorse.jobs.status import TERMINAL, Status
-from happyhorse.pricing import job_cost
+from happyhorse.billing.pricing import job_cost
 from happyhorse.runtime import Runtime
 
 from .conftest import submit_job

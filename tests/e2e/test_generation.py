@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from happyhorse.media.probe import probe, read_audio, read_frames
-from happyhorse.media.sizes import FRAME_SIZES
+from happyhorse.rules import RULES
 
 from .conftest import download, generate, png_bytes, wait_for_job
 
@@ -28,11 +28,11 @@ def _assert_video(path, width, height, duration):
     return info
 
 
-@pytest.mark.parametrize(("aspect_ratio", "resolution"), sorted(FRAME_SIZES))
+@pytest.mark.parametrize(("aspect_ratio", "resolution"), sorted(RULES.frame_sizes))
 def test_every_frame_size(api, tmp_path, aspect_ratio, resolution):
     job = generate(api, prompt="a horse on a beach at dawn", aspect_ratio=aspect_ratio,
                    resolution=resolution.upper() if aspect_ratio == "1:1" else resolution, duration=3, seed=7)
-    width, height = FRAME_SIZES[(aspect_ratio, resolution)]
+    width, height = RULES.frame_sizes[(aspect_ratio, resolution)]
     _assert_video(download(api, job, tmp_path), width, height, 3)
     output = job["result"]["outputs"][0]
     assert (output["width"], output["height"], output["fps"], output["duration"]) == (width, height, 24, 3.0)

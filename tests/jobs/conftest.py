@@ -14,6 +14,7 @@ from happyhorse.db.migrate import upgrade
 from happyhorse.db.schema import accounts
 from happyhorse.ids import new_id
 from happyhorse.jobs.queue import JobQueue
+from happyhorse.testing import sample_request
 
 ACCOUNT = "acc_a"
 OTHER_ACCOUNT = "acc_b"
@@ -47,7 +48,7 @@ def submit(queue: JobQueue) -> Submit:
         with queue.engine.begin() as conn:
             queue.insert_job(
                 conn, job_id=job_id, account_id=account_id, model="happyhorse-1-1",
-                request={"mode": "t2v", "prompt": "a horse", "duration": 5}, priority=priority,
+                request=sample_request(duration=5), priority=priority,
             )
         return job_id
 
@@ -62,7 +63,7 @@ def submit_many(queue: JobQueue) -> Callable[[int], list[str]]:
         ids = [new_id("job") for _ in range(count)]
         with queue.engine.begin() as conn:
             for job_id in ids:
-                queue.insert_job(conn, job_id=job_id, account_id=ACCOUNT, model="m", request={"n": job_id})
+                queue.insert_job(conn, job_id=job_id, account_id=ACCOUNT, model="m", request=sample_request(prompt=job_id))
         return ids
 
     return _submit_many

@@ -8,6 +8,7 @@ import time
 from happyhorse.ids import new_id
 from happyhorse.jobs.queue import JobQueue
 from happyhorse.jobs.status import Status
+from happyhorse.testing import sample_request
 
 
 def test_list_is_newest_first_with_a_cursor(queue: JobQueue, submit_many, submit, account, other_account) -> None:
@@ -73,7 +74,7 @@ def test_wait_for_work_ignores_a_rolled_back_insert(queue: JobQueue, account) ->
     waited: list[float] = []
     thread = _timed_wait(queue, 0.5, waited)
     with queue.engine.connect() as conn:
-        queue.insert_job(conn, job_id=new_id("job"), account_id=account, model="m", request={})
+        queue.insert_job(conn, job_id=new_id("job"), account_id=account, model="m", request=sample_request())
         conn.rollback()
     thread.join(5)
     assert waited and waited[0] >= 0.45

@@ -11,7 +11,7 @@ from PIL import Image
 from happyhorse.engines.base import Clip, JobCancelled
 from happyhorse.media.encode import EncodedVideo, encode_clip
 from happyhorse.media.probe import probe, read_audio, read_frames, top_level_boxes
-from happyhorse.media.sizes import frame_size
+from happyhorse.rules import RULES
 
 AAC_FRAME_SECONDS = 1024 / 48_000
 
@@ -32,7 +32,7 @@ def paths(tmp_path: Path) -> tuple[Path, Path]:
     ],
 )
 def test_table_sizes_decode_back_exactly(make_clip, paths, aspect, resolution, seconds) -> None:
-    width, height = frame_size(aspect, resolution)
+    width, height = RULES.frame_size(aspect, resolution)
     video, poster = paths
     result = encode_clip(make_clip(width, height, seconds), video, poster, watermark=True)
 

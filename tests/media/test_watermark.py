@@ -8,7 +8,7 @@ import pytest
 from happyhorse.engines.base import Clip
 from happyhorse.media.encode import encode_clip
 from happyhorse.media.probe import read_frames
-from happyhorse.media.sizes import FRAME_SIZES
+from happyhorse.rules import RULES
 from happyhorse.media.watermark import Watermark, watermark_box
 
 
@@ -19,7 +19,7 @@ def outside(frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     return frame[mask]
 
 
-@pytest.mark.parametrize(("width", "height"), sorted(set(FRAME_SIZES.values())))
+@pytest.mark.parametrize(("width", "height"), sorted(set(RULES.frame_sizes.values())))
 def test_box_sits_bottom_right_with_text_about_4_percent_high(width, height) -> None:
     x0, y0, x1, y1 = watermark_box(width, height)
     short = min(width, height)

@@ -17,7 +17,7 @@ from happyhorse.ids import new_id
 from happyhorse.jobs.queue import JobQueue
 from happyhorse.submit.queued_cap import QUEUED_RETRY_AFTER_SECONDS
 from happyhorse.settings import Settings
-from happyhorse.testing import running_service
+from happyhorse.testing import running_service, sample_request
 
 BODY = {"prompt": "a horse", "duration": 3}
 
@@ -69,7 +69,7 @@ def queue(database_url: str) -> Iterator[JobQueue]:
 def _submit(queue: JobQueue, account_id: str) -> str:
     job_id = new_id("job")
     with queue.engine.begin() as conn:
-        queue.insert_job(conn, job_id=job_id, account_id=account_id, model="m", request={"prompt": "p"})
+        queue.insert_job(conn, job_id=job_id, account_id=account_id, model="m", request=sample_request(prompt="p"))
     return job_id
 
 

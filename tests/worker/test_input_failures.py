@@ -20,7 +20,7 @@ from happyhorse.accounts import get_account_by_name
 from happyhorse.billing.holds import take_hold
 from happyhorse.ids import new_id
 from happyhorse.settings import Settings
-from happyhorse.testing import LiveService, running_service
+from happyhorse.testing import JobInput, LiveService, running_service, sample_request
 
 from .conftest import wait_until
 
@@ -174,9 +174,8 @@ def queue_url_job(service: LiveService, image_url: str) -> str:
     with service.runtime.db.begin() as conn:
         service.runtime.queue.insert_job(
             conn, job_id=job_id, account_id=account.id, model="happyhorse-1-1",
-            request={"mode": "i2v", "prompt": "the horse walks", "aspect_ratio": None, "resolution": "720p",
-                     "duration": 3, "seed": 7, "watermark": False, "width": None, "height": None,
-                     "inputs": [{"kind": "url", "url": image_url}]},
+            request=sample_request(mode="i2v", prompt="the horse walks", aspect_ratio=None, width=None, height=None,
+                                   inputs=[JobInput("url", url=image_url)]),
         )
         take_hold(conn, account_id=account.id, job_id=job_id, resolution="720p", duration=3)
     return job_id

@@ -44,7 +44,7 @@ def job_object(
     if status is Status.COMPLETED and job.result:
         result = {
             "outputs": [_output_object(o, signer, base_url, url_ttl) for o in job.result.get("outputs", [])],
-            "seed": job.result.get("seed", request["seed"]),
+            "seed": job.result.get("seed", request.seed),
         }
     return {
         "job_id": job.id,
@@ -57,18 +57,18 @@ def job_object(
         "started_at": iso_time(job.started_at),
         "completed_at": iso_time(job.completed_at),
         "request": {
-            "mode": request["mode"],
-            "prompt": showable_text(request["prompt"]),
-            "aspect_ratio": (job.result or {}).get("aspect_ratio", request["aspect_ratio"]),
-            "resolution": request["resolution"],
-            "duration": request["duration"],
-            "seed": request["seed"],
-            "watermark": request["watermark"],
-            "images": len(request["inputs"]),
+            "mode": request.mode,
+            "prompt": showable_text(request.prompt),
+            "aspect_ratio": (job.result or {}).get("aspect_ratio", request.aspect_ratio),
+            "resolution": request.resolution,
+            "duration": request.duration,
+            "seed": request.seed,
+            "watermark": request.watermark,
+            "images": len(request.inputs),
         },
         "engine": job.engine,
         "result": result,
-        "usage": (usage.to_dict() if usage else dict(_listed_usage(request["resolution"], request["duration"])))
+        "usage": (usage.to_dict() if usage else dict(_listed_usage(request.resolution, request.duration)))
         if result else None,
         "error": {"code": job.error_code, "message": job.error_message} if status is Status.FAILED else None,
     }

@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from happyhorse.submit.request import MAX_IMAGE_REFERENCE_CHARS
 from happyhorse.ids import id_pattern
+from happyhorse.rules import RULES
 
 # Whitespace as Python's str.strip() (the parser) sees it: Unicode White_Space (regex \s in
 # JSON Schema validators) plus the separators U+001C..U+001F.
@@ -23,10 +23,11 @@ ImageReference = Annotated[
     str,
     WithJsonSchema({
         "type": "string",
-        "description": "an http(s) URL (at most 2048 characters), a data: URI, or an upload id",
+        "description": f"an http(s) URL (at most {RULES.max_image_reference_chars} characters), a data: URI, "
+                       "or an upload id",
         # What the parser accepts (surrounding whitespace is trimmed); the bytes are checked later.
         "anyOf": [
-            {"pattern": rf"^{_WS}*[hH][tT][tT][pP][sS]?://", "maxLength": MAX_IMAGE_REFERENCE_CHARS},
+            {"pattern": rf"^{_WS}*[hH][tT][tT][pP][sS]?://", "maxLength": RULES.max_image_reference_chars},
             {"pattern": rf"^{_WS}*data:"},
             {"pattern": rf"^{_WS}*{id_pattern('upload')}{_WS}*$"},
         ],
@@ -39,6 +40,8 @@ class GenerationRequestBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # The Literal enums below are copies of RULES kept literal for readers and type
+    # checkers; tests/test_rules.py holds each to RULES.
     model: str = Field(
         "happyhorse-1-1",
         # The served model's names, compared without case or surrounding whitespace.
@@ -46,17 +49,17 @@ class GenerationRequestBody(BaseModel):
         description="happyhorse-1-1 (aliases HappyHorse-1.1, happyhorse-1.1; any case)",
     )
     prompt: str = Field(
-        ..., min_length=1, max_length=2500, pattern=r"[^\s\x1c-\x1f]",
-        description="What to generate (not only whitespace); may name character1…character9",
+        ..., min_length=1, max_length=RULES.max_prompt_chars, pattern=r"[^\s\x1c-\x1f]",
+        description=f"What to generate (not only whitespace); may name character1…character{RULES.max_images}",
     )
     mode: Literal["auto", "t2v", "i2v", "r2v"] = Field("auto", description="auto picks t2v/i2v/r2v from the images")
-    image: ImageReference | Annotated[list[ImageReference], Field(max_length=9)] | None = Field(
-        None, description="URL, data:image/...;base64 URI or upload_id; a list of up to 9 for r2v"
+    image: ImageReference | Annotated[list[ImageReference], Field(max_length=RULES.max_images)] | None = Field(
+        None, description=f"URL, data:image/...;base64 URI or upload_id; a list of up to {RULES.max_images} for r2v"
     )
-    aspect_ratio: Literal["16:9", "9:16", "1:1", "4:3", "3:4"] = Field("16:9", description="t2v and r2v; i2v follows the image")
-    resolution: Literal["720p", "1080p", "720P", "1080P"] = "720p"
-    duration: int = Field(5, ge=3, le=15, description="whole seconds")
-    seed: int | None = Field(None, ge=0, le=2_147_483_647, description="random when omitted; always returned")
+    aspect_ratio: Literal["16:9", "9:16", "1:1", "4:3", "3:4"] = Field(RULES.default_aspect_ratio, description="t2v and r2v; i2v follows the image")
+    resolution: Literal["720p", "1080p", "720P", "1080P"] = RULES.default_resolution  # type: ignore[assignment]
+    duration: int = Field(RULES.default_duration, ge=RULES.min_duration, le=RULES.max_duration, description="whole seconds")
+    seed: int | None = Field(None, ge=0, le=RULES.max_seed, description="random when omitted; always returned")
     watermark: bool = Field(False, description='adds "Happy Horse" bottom-right')
 
 
@@ -85,7 +88,7 @@ GENERATION_REQUEST_BODY = {
                     "image": {
                         "type": "array",
                         "items": {"type": "string", "format": "binary"},
-                        "maxItems": 9,
+                        "maxItems": RULES.max_images,
                         "description": "image files (JPEG, PNG, WEBP or BMP), after any image references",
                     },
                 },

@@ -7,5 +7,5 @@
 - :mod:`~happyhorse.submit.idempotency`: ``Idempotency-Key`` on submit;
 - :mod:`~happyhorse.billing.account`: what ``GET /v1/account`` shows.
 
-Prices live in :mod:`happyhorse.pricing`.
+Prices live in :mod:`happyhorse.billing.pricing`.
 """

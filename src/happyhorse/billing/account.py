@@ -13,7 +13,7 @@ from happyhorse.billing.ledger import CAPTURE, Balances, read_balances
 from happyhorse.billing.money import format_usd, from_micros, sum_micros
 from happyhorse.db.clock import read_db_now
 from happyhorse.db.schema import ledger_entries
-from happyhorse.pricing import CURRENCY
+from happyhorse.rules import RULES
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ class AccountSummary:
             "object": "account",
             "account_id": self.account_id,
             "name": self.name,
-            "currency": CURRENCY,
+            "currency": RULES.currency,
             "balance_usd": format_usd(self.balances.balance),
             "held_usd": format_usd(self.balances.held),
             "available_usd": format_usd(self.balances.available),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from happyhorse.billing.money import format_usd, to_decimal
-from happyhorse.pricing import PRICE_PER_SECOND, job_cost
+from happyhorse.billing.pricing import job_cost, unit_price
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +20,7 @@ class Usage:
     @classmethod
     def quote(cls, resolution: str, duration: int) -> Usage:
         """The price of a job from today's price table."""
-        return cls(duration, PRICE_PER_SECOND[resolution], job_cost(resolution, duration))
+        return cls(duration, unit_price(resolution), job_cost(resolution, duration))
 
     @classmethod
     def from_columns(cls, billed_seconds: object, unit_price: object, amount: object) -> Usage:

@@ -15,11 +15,14 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from happyhorse.rules import RULES
+
 Mode = Literal["t2v", "i2v", "r2v"]
 
-FPS = 24
-SAMPLE_RATE = 48_000
-AUDIO_CHANNELS = 2
+# What every engine's output follows (SPEC §4), from the model's rules.
+FPS = RULES.fps
+SAMPLE_RATE = RULES.sample_rate
+AUDIO_CHANNELS = RULES.audio_channels
 
 
 class JobCancelled(Exception):
@@ -79,6 +82,26 @@ class Engine(Protocol):
     """One line shown in ``GET /v1/models``, honest about what the engine is."""
 
     def generate(self, spec: GenerationSpec, ctx: EngineContext) -> Clip: ...
+
+
+def check_spec(spec: GenerationSpec) -> None:
+    """Raise ``ValueError`` naming what is wrong with ``spec`` by the model's rules
+    (a mode it knows, the images its mode takes, a frame size and length); every
+    engine calls it before its own checks."""
+    if spec.mode not in RULES.modes:
+        raise ValueError(f"unknown mode {spec.mode!r}; expected one of {', '.join(RULES.modes)}")
+    if spec.width < 1 or spec.height < 1 or spec.num_frames < 1 or spec.fps < 1:
+        raise ValueError(f"bad output shape {spec.width}x{spec.height}x{spec.num_frames} at {spec.fps} fps")
+    count = len(spec.images)
+    if spec.mode == "t2v" and count:
+        raise ValueError(f"t2v takes no images, got {count}")
+    if spec.mode == "i2v" and count != 1:
+        raise ValueError(f"i2v takes exactly one image, got {count}")
+    if spec.mode == "r2v" and not 1 <= count <= RULES.max_images:
+        raise ValueError(f"r2v takes 1 to {RULES.max_images} reference images, got {count}")
+    for n, image in enumerate(spec.images, start=1):
+        if image.ndim not in (2, 3) or min(image.shape[:2]) < 1:
+            raise ValueError(f"image {n} must be an [H, W, 3] array, got shape {image.shape}")
 
 
 class NullContext:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
+from happyhorse.jobs.request import JobRequest
 from happyhorse.jobs.status import TERMINAL, Status
 
 
@@ -19,7 +20,7 @@ class Job:
     model: str
     engine: str | None
     status: Status
-    request: dict[str, Any]
+    request: JobRequest
     priority: int
     progress: int
     lease_token: int
@@ -41,7 +42,7 @@ class Job:
         data: Mapping[str, Any] = row._mapping if hasattr(row, "_mapping") else row
         values = {name: data[name] for name in _JOB_FIELDS}
         values["status"] = Status(values["status"])
-        values["request"] = _json(values["request"])
+        values["request"] = JobRequest.from_json(_json(values["request"]))
         values["result"] = _json(values["result"])
         # SQLite hands booleans back as 0/1 when read through text() or raw SQL.
         values["cancel_requested"] = bool(values["cancel_requested"])

@@ -26,6 +26,7 @@ from happyhorse.errors import Conflict
 from happyhorse.ids import new_id
 from happyhorse.jobs import fairness, polling, queries
 from happyhorse.jobs.polling import PolledJob
+from happyhorse.jobs.request import JobRequest
 from happyhorse.jobs.model import ClaimedJob, HeartbeatResult, Job, Lease, ReapResult
 from happyhorse.jobs.status import Event, Status, transition
 from happyhorse.jobs.wakeup import CommitSignal
@@ -58,7 +59,7 @@ class JobQueue:
     # -- submitting ------------------------------------------------------
 
     def insert_job(
-        self, conn: Connection, *, job_id: str, account_id: str, model: str, request: dict[str, Any], priority: int = 0
+        self, conn: Connection, *, job_id: str, account_id: str, model: str, request: JobRequest, priority: int = 0
     ) -> None:
         """Add a queued job inside the caller's transaction (lower ``priority`` runs first).
 
@@ -66,7 +67,7 @@ class JobQueue:
         """
         conn.execute(
             insert(jobs).values(
-                id=job_id, account_id=account_id, model=model, status=Status.QUEUED.value, request=request,
+                id=job_id, account_id=account_id, model=model, status=Status.QUEUED.value, request=request.to_json(),
                 priority=priority, progress=0, lease_token=0, attempt=0, cancel_requested=False,
                 created_at=self._now,
             )

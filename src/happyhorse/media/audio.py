@@ -5,8 +5,10 @@ from __future__ import annotations
 import av
 import numpy as np
 
-SAMPLE_RATE = 48_000
-CHANNELS = 2
+from happyhorse.rules import RULES
+
+SAMPLE_RATE = RULES.sample_rate
+CHANNELS = RULES.audio_channels
 AAC_FRAME_SIZE = 1024
 """Samples per channel in one AAC-LC frame."""
 

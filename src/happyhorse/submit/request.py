@@ -17,17 +17,8 @@ from typing import Any
 
 from happyhorse.errors import InvalidRequest
 from happyhorse.ids import is_id
-from happyhorse.media.sizes import ASPECT_RATIOS, RESOLUTIONS
+from happyhorse.rules import RULES
 from happyhorse.text import check_text, escaped
-
-MODEL_ID = "happyhorse-1-1"
-MODEL_ALIASES = {"happyhorse-1-1": MODEL_ID, "happyhorse-1.1": MODEL_ID}  # compared case-insensitively
-MODES = ("auto", "t2v", "i2v", "r2v")
-MAX_PROMPT_CHARS = 2500
-MIN_DURATION, MAX_DURATION = 3, 15
-MAX_SEED = 2_147_483_647
-MAX_IMAGES = 9
-MAX_IMAGE_REFERENCE_CHARS = 2048
 
 FIELDS = ("model", "prompt", "mode", "image", "aspect_ratio", "resolution", "duration", "seed", "watermark")
 _CHARACTER = re.compile(r"\bcharacter(\d+)\b", re.IGNORECASE)
@@ -72,15 +63,15 @@ def parse_generation_request(
         )
     prompt = _parse_prompt(fields.get("prompt"))
     images = _parse_image_references(fields.get("image"), image_parts)
-    mode = _resolve_mode(_parse_enum(fields, "mode", MODES, "auto"), prompt, len(images))
+    mode = _resolve_mode(_parse_enum(fields, "mode", RULES.request_modes, "auto"), prompt, len(images))
     return GenerationRequest(
-        model=_parse_model(fields.get("model", MODEL_ID)),
+        model=_parse_model(fields.get("model", RULES.model_id)),
         prompt=prompt,
         mode=mode,
         images=images,
-        aspect_ratio=_parse_enum(fields, "aspect_ratio", ASPECT_RATIOS, "16:9"),
-        resolution=_parse_enum(fields, "resolution", RESOLUTIONS, "720p", lower=True),
-        duration=_parse_duration(fields.get("duration", 5), from_form),
+        aspect_ratio=_parse_enum(fields, "aspect_ratio", RULES.aspect_ratios, RULES.default_aspect_ratio),
+        resolution=_parse_enum(fields, "resolution", RULES.resolutions, RULES.default_resolution, lower=True),
+        duration=_parse_duration(fields.get("duration", RULES.default_duration), from_form),
         seed=_parse_seed(fields.get("seed"), from_form),
         watermark=_parse_bool(fields.get("watermark", False), "watermark", from_form),
     )
@@ -97,13 +88,13 @@ def named_characters(prompt: str) -> list[int]:
 
 
 def _parse_model(value: Any) -> str:
-    if not isinstance(value, str) or value.strip().lower() not in MODEL_ALIASES:
+    if not isinstance(value, str) or value.strip().lower() not in RULES.names:
         raise InvalidRequest(
             "model_not_found",
-            f"model {value!r} is not served here; use {MODEL_ID!r}",
+            f"model {value!r} is not served here; use {RULES.model_id!r}",
             "model",
         )
-    return MODEL_ALIASES[value.strip().lower()]
+    return RULES.names[value.strip().lower()]
 
 
 def _parse_prompt(value: Any) -> str:
@@ -116,10 +107,10 @@ def _parse_prompt(value: Any) -> str:
     prompt = check_text(value, "prompt").strip()
     if not prompt:
         raise InvalidRequest("prompt_empty", "prompt is empty; describe the video to generate", "prompt")
-    if len(prompt) > MAX_PROMPT_CHARS:
+    if len(prompt) > RULES.max_prompt_chars:
         raise InvalidRequest(
             "prompt_too_long",
-            f"prompt is {len(prompt)} characters; shorten it to at most {MAX_PROMPT_CHARS}",
+            f"prompt is {len(prompt)} characters; shorten it to at most {RULES.max_prompt_chars}",
             "prompt",
         )
     return prompt
@@ -136,10 +127,10 @@ def _parse_enum(fields: dict[str, Any], name: str, allowed: tuple[str, ...], def
 
 def _parse_duration(value: Any, from_form: bool) -> int:
     number = _parse_number(value, "duration", from_form)
-    if not MIN_DURATION <= number <= MAX_DURATION:
+    if not RULES.min_duration <= number <= RULES.max_duration:
         raise InvalidRequest(
             "duration_out_of_range",
-            f"duration must be between {MIN_DURATION} and {MAX_DURATION} seconds, got {_show(number)}",
+            f"duration must be between {RULES.min_duration} and {RULES.max_duration} seconds, got {_show(number)}",
             "duration",
         )
     if number != int(number):
@@ -153,13 +144,13 @@ def _parse_duration(value: Any, from_form: bool) -> int:
 
 def _parse_seed(value: Any, from_form: bool) -> int:
     if value is None:
-        return secrets.randbelow(MAX_SEED + 1)
+        return secrets.randbelow(RULES.max_seed + 1)
     number = _parse_number(value, "seed", from_form)
     if number != int(number):
         raise InvalidRequest("invalid_type", f"seed must be an integer, got {_show(number)}", "seed")
-    if not 0 <= number <= MAX_SEED:
+    if not 0 <= number <= RULES.max_seed:
         raise InvalidRequest(
-            "seed_out_of_range", f"seed must be between 0 and {MAX_SEED}, got {_show(number)}", "seed"
+            "seed_out_of_range", f"seed must be between 0 and {RULES.max_seed}, got {_show(number)}", "seed"
         )
     return int(number)
 
@@ -205,9 +196,9 @@ def _parse_image_references(value: Any, image_parts: int) -> tuple[ImageReferenc
             "invalid_type", f"image must be a string or a list of strings, got {_type_name(value)}", "image"
         )
     total = len(strings) + image_parts
-    if total > MAX_IMAGES:
+    if total > RULES.max_images:
         raise InvalidRequest(
-            "too_many_images", f"at most {MAX_IMAGES} images are allowed, got {total}; remove {total - MAX_IMAGES}", "image"
+            "too_many_images", f"at most {RULES.max_images} images are allowed, got {total}; remove {total - RULES.max_images}", "image"
         )
     single = total == 1
     references = [_classify_reference(item, "image" if single else f"image[{i}]") for i, item in enumerate(strings)]
@@ -223,9 +214,9 @@ def _classify_reference(item: Any, param: str) -> ImageReference:
     text = check_text(item, param).strip()
     if text.startswith("data:"):
         return ImageReference("data_uri", text, param)
-    if len(text) > MAX_IMAGE_REFERENCE_CHARS:
+    if len(text) > RULES.max_image_reference_chars:
         raise InvalidRequest(
-            "invalid_image_reference", f"{param} is longer than {MAX_IMAGE_REFERENCE_CHARS} characters", param
+            "invalid_image_reference", f"{param} is longer than {RULES.max_image_reference_chars} characters", param
         )
     lowered = text.lower()
     if lowered.startswith(("http://", "https://")):

@@ -35,8 +35,9 @@ from happyhorse.inputs.images import ImageInfo
 from happyhorse.inputs.url_inputs import INVALID_IMAGE_CODE, ensure_urls_accepted, fetch_image_urls
 from happyhorse.jobs import queries
 from happyhorse.jobs.model import Job
+from happyhorse.jobs.request import JobInput, JobRequest
 from happyhorse.submit.queued_cap import ensure_queued_within_cap
-from happyhorse.media.sizes import frame_size, nearest_aspect_ratio
+from happyhorse.rules import output_geometry
 from happyhorse.runtime import Runtime
 from happyhorse.inputs.uploads import forget_stored_image, insert_upload, store_image, use_upload
 
@@ -165,17 +166,17 @@ def _queue_job(
 ) -> tuple[Job, int | None]:
     job_id = new_id("job")
     with runtime.db.begin() as conn:
-        inputs: list[dict] = []
+        inputs: list[JobInput] = []
         sizes: list[tuple[int, int]] = []
         for index, ref in enumerate(request.images):
             if index in new_images:
                 image = new_images[index]
                 insert_upload(conn, image.upload_id, account_id, image.data, image.info)
-                inputs.append({"kind": "upload", "upload_id": image.upload_id})
+                inputs.append(JobInput.upload(image.upload_id))
                 sizes.append((image.info.width, image.info.height))
             else:
                 upload = use_upload(conn, account_id, ref.value, param=ref.param)
-                inputs.append({"kind": "upload", "upload_id": upload.id})
+                inputs.append(JobInput.upload(upload.id))
                 sizes.append((upload.width, upload.height))
         runtime.queue.insert_job(
             conn,
@@ -197,23 +198,19 @@ def _queue_job(
     return job, position
 
 
-def stored_request(request: GenerationRequest, inputs: list[dict], source_size: tuple[int, int] | None) -> dict:
-    """The request as kept on the job row. For i2v the aspect ratio follows the
-    source image (every image is at hand at submit; jobs queued before that may
-    carry ``None``, which the worker sets)."""
-    aspect_ratio: str | None = request.aspect_ratio
-    if request.mode == "i2v":
-        aspect_ratio = nearest_aspect_ratio(*source_size) if source_size else None
-    width, height = frame_size(aspect_ratio, request.resolution) if aspect_ratio else (None, None)
-    return {
-        "mode": request.mode,
-        "prompt": request.prompt,
-        "aspect_ratio": aspect_ratio,
-        "resolution": request.resolution,
-        "duration": request.duration,
-        "seed": request.seed,
-        "watermark": request.watermark,
-        "width": width,
-        "height": height,
-        "inputs": inputs,
-    }
+def stored_request(request: GenerationRequest, inputs: list[JobInput], source_size: tuple[int, int] | None) -> JobRequest:
+    """The request as kept on the job row, with the output's geometry: for i2v the
+    aspect ratio follows the source image (every image is at hand at submit)."""
+    geometry = output_geometry(request.mode, request.aspect_ratio, request.resolution, source_size)
+    return JobRequest(
+        mode=request.mode,
+        prompt=request.prompt,
+        aspect_ratio=geometry.aspect_ratio,
+        resolution=request.resolution,
+        duration=request.duration,
+        seed=request.seed,
+        watermark=request.watermark,
+        inputs=tuple(inputs),
+        width=geometry.width,
+        height=geometry.height,
+    )

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from happyhorse.media.probe import probe
-from happyhorse.media.sizes import frame_size, nearest_aspect_ratio
+from happyhorse.rules import RULES
 from happyhorse.settings import Settings
 from happyhorse.testing import running_service
 
@@ -81,7 +81,7 @@ def test_t2v_portrait(api, tmp_path):
 
 def test_i2v_keeps_the_source_aspect(api, tmp_path):
     job = run(api, prompt="slow push-in", image=data_uri(400, 600, seed=2), duration=4, seed=3)
-    check_mp4(api, job, tmp_path, *frame_size(nearest_aspect_ratio(400, 600), "720p"), 4)
+    check_mp4(api, job, tmp_path, *RULES.frame_size(RULES.nearest_aspect_ratio(400, 600), "720p"), 4)
 
 
 @pytest.mark.parametrize("count", [1, 9])

@@ -39,7 +39,7 @@ def test_worker_and_serve_with_ltx2_fail_at_start_up_with_the_install_command(tm
 
 def test_the_server_and_preview_engine_import_and_run_without_torch():
     result = run(
-        "import happyhorse, happyhorse.engines, happyhorse.worker, happyhorse.api.app, happyhorse.cli\n"
+        "import happyhorse, happyhorse.engines, happyhorse.worker, happyhorse.app, happyhorse.cli\n"
         "from happyhorse.engines import ENGINE_INFO, GenerationSpec, NullContext, load_engine\n"
         "assert ENGINE_INFO['ltx2']['neural']\n"
         "clip = load_engine('preview').generate(GenerationSpec('t2v', 'x', 64, 64, 24, 1), NullContext())\n"

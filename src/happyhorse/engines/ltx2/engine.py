@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from happyhorse.engines.base import Clip, EngineContext, GenerationSpec, JobCancelled
+from happyhorse.engines.base import Clip, EngineContext, GenerationSpec, JobCancelled, check_spec
 from happyhorse.engines.ltx2.options import LTX2Options, require_diffusion
 from happyhorse.engines.ltx2.shapes import GenerationShape, fit_image, fitted_frames, generation_shape, trim_audio
 from happyhorse.engines.ltx2.weights import check_weights
@@ -39,7 +39,6 @@ __all__ = ["LTX2Engine"]
 
 log = logging.getLogger("happyhorse.engine.ltx2")
 
-MAX_REFERENCES = 9
 # Shares of the engine's progress: denoising is nearly all of the time; decoding
 # and fitting the frames (pulled by the encoder) share the rest.
 DENOISE_SHARE, DECODED_AT = 0.9, 0.93
@@ -146,7 +145,7 @@ class LTX2Engine:
         import torch
 
         # 1. Check inputs (before any work, so a bad spec fails the job at once).
-        _check_spec(spec)
+        check_spec(spec)
         if ctx.cancelled():
             raise JobCancelled()
 
@@ -274,15 +273,3 @@ def _to_numpy(audio: Any) -> np.ndarray:
     if hasattr(audio, "detach"):
         return audio.detach().float().cpu().numpy()
     return np.asarray(audio, dtype=np.float32)
-
-
-def _check_spec(spec: GenerationSpec) -> None:
-    if spec.width < 1 or spec.height < 1 or spec.num_frames < 1:
-        raise ValueError(f"bad output shape {spec.width}x{spec.height}x{spec.num_frames}")
-    count = len(spec.images)
-    if spec.mode == "t2v" and count:
-        raise ValueError("t2v takes no image")
-    if spec.mode == "i2v" and count != 1:
-        raise ValueError(f"i2v takes exactly one image, got {count}")
-    if spec.mode == "r2v" and not 1 <= count <= MAX_REFERENCES:
-        raise ValueError(f"r2v takes 1 to {MAX_REFERENCES} reference images, got {count}")

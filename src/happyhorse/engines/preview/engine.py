@@ -28,6 +28,7 @@ from happyhorse.engines.base import (
     EngineContext,
     GenerationSpec,
     JobCancelled,
+    check_spec,
 )
 from happyhorse.engines.preview.audio import render_soundtrack
 from happyhorse.engines.preview.motion import ImageRenderer
@@ -36,8 +37,6 @@ from happyhorse.engines.preview.refs import ReferenceRenderer
 from happyhorse.engines.preview.scene import SceneRenderer
 
 __all__ = ["PreviewEngine"]
-
-MAX_REFERENCES = 9
 
 
 class PreviewEngine:
@@ -107,25 +106,11 @@ def _stream_frames(
 
 
 def _check_spec(spec: GenerationSpec) -> None:
-    """Raise ``ValueError`` naming what is wrong with ``spec``."""
+    """Raise ``ValueError`` naming what is wrong with ``spec``: the rules every engine
+    checks, and the preview renderer's smallest frame."""
+    check_spec(spec)
     if spec.width < 8 or spec.height < 8:
         raise ValueError(f"frame size must be at least 8x8, got {spec.width}x{spec.height}")
-    if spec.num_frames < 1:
-        raise ValueError(f"num_frames must be at least 1, got {spec.num_frames}")
-    if spec.fps < 1:
-        raise ValueError(f"fps must be at least 1, got {spec.fps}")
-    count = len(spec.images)
-    if spec.mode == "t2v" and count:
-        raise ValueError(f"t2v takes no images, got {count}")
-    if spec.mode == "i2v" and count != 1:
-        raise ValueError(f"i2v takes exactly one image, got {count}")
-    if spec.mode == "r2v" and not 1 <= count <= MAX_REFERENCES:
-        raise ValueError(f"r2v takes 1 to {MAX_REFERENCES} reference images, got {count}")
-    if spec.mode not in ("t2v", "i2v", "r2v"):
-        raise ValueError(f"unknown mode {spec.mode!r}; expected t2v, i2v or r2v")
-    for n, image in enumerate(spec.images, start=1):
-        if image.ndim not in (2, 3) or min(image.shape[:2]) < 1:
-            raise ValueError(f"image {n} must be an [H, W, 3] array, got shape {image.shape}")
 
 
 def _to_pil(image: np.ndarray) -> Image.Image:
