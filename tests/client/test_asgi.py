@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(scope="module")
 def app_and_key(tmp_path_factory) -> Iterator[tuple[object, str]]:
     from happyhorse.accounts import create_account, create_key
-    from happyhorse.api.app import create_app
+    from happyhorse.app import create_app
     from happyhorse.billing.ledger import grant_credits
     from happyhorse.runtime import Runtime
 

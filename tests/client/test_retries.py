@@ -164,7 +164,7 @@ class FlakyFront:
 @pytest.fixture
 def flaky_server(tmp_path) -> Iterator[tuple[str, str, FlakyFront]]:
     from happyhorse.accounts import create_account, create_key
-    from happyhorse.api.app import create_app
+    from happyhorse.app import create_app
     from happyhorse.billing.ledger import grant_credits
     from happyhorse.runtime import Runtime
     from happyhorse.testing import serve_app_in_thread

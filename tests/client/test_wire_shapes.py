@@ -38,7 +38,7 @@ from happyhorse.settings import Settings
 
 @pytest.fixture(scope="module")
 def openapi(tmp_path_factory) -> Iterator[dict]:
-    from happyhorse.api.app import create_app
+    from happyhorse.app import create_app
     from happyhorse.runtime import Runtime
 
     runtime = Runtime.open(Settings(data_dir=tmp_path_factory.mktemp("hh-openapi"), signing_secret="s"))

@@ -121,7 +121,9 @@ class BaseClient:
             json=options.json,
             files=options.files,
             headers=self._headers(options),
-            timeout=self.timeout,
+            # As a tuple: httpx takes it, and so does httpx2, on which Starlette 1.10's
+            # TestClient is built (it refuses an httpx.Timeout object).
+            timeout=(self.timeout.connect, self.timeout.read, self.timeout.write, self.timeout.pool),
         )
 
 

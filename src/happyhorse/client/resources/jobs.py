@@ -6,9 +6,9 @@ import asyncio
 import inspect
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, assert_never
+from typing import Literal, assert_never
 
 import httpx
 
@@ -20,9 +20,10 @@ from happyhorse.client._exceptions import (
     WaitTimeoutError,
 )
 from happyhorse.client._models import Job, JobList
-
-if TYPE_CHECKING:
-    from happyhorse.client._client import AsyncClient, Client
+# Re-exported: the pagers were defined here, and ``resources.jobs.JobPager`` still names them.
+from happyhorse.client._pagination import AsyncJobPager as AsyncJobPager
+from happyhorse.client._pagination import JobPager as JobPager
+from happyhorse.client._resource import AsyncAPIResource, SyncAPIResource
 
 Variant = Literal["video", "poster"]
 ProgressCallback = Callable[[Job], object]
@@ -78,11 +79,8 @@ def _part_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.{os.getpid()}.part")
 
 
-class Jobs:
+class Jobs(SyncAPIResource):
     """The caller's jobs."""
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
 
     def retrieve(self, job: Job | str) -> Job:
         """The job as it is now (output URLs freshly signed)."""
@@ -159,34 +157,8 @@ class Jobs:
         return target
 
 
-class JobPager:
-    """Iterates over every job, fetching the next page when one runs out (``has_more``/``last_id``)."""
-
-    def __init__(self, fetch: Callable[[int, str | None], JobList], *, limit: int, after: str | None) -> None:
-        self._fetch = fetch
-        self._limit = limit
-        self._after = after
-
-    def __iter__(self) -> Iterator[Job]:
-        for page in self.pages():
-            yield from page.data
-
-    def pages(self) -> Iterator[JobList]:
-        """The pages themselves, one request each."""
-        after = self._after
-        while True:
-            page = self._fetch(self._limit, after)
-            yield page
-            if not page.has_more or not page.last_id:
-                return
-            after = page.last_id
-
-
-class AsyncJobs:
+class AsyncJobs(AsyncAPIResource):
     """The caller's jobs (async)."""
-
-    def __init__(self, client: AsyncClient) -> None:
-        self._client = client
 
     async def retrieve(self, job: Job | str) -> Job:
         """The job as it is now (output URLs freshly signed)."""
@@ -256,27 +228,3 @@ class AsyncJobs:
             await response.aclose()
             part.unlink(missing_ok=True)
         return target
-
-
-class AsyncJobPager:
-    """``async for job in client.jobs.list()``: every job, fetching pages as they run out."""
-
-    def __init__(self, fetch: Callable[[int, str | None], Awaitable[JobList]], *, limit: int, after: str | None) -> None:
-        self._fetch = fetch
-        self._limit = limit
-        self._after = after
-
-    async def __aiter__(self) -> AsyncIterator[Job]:
-        async for page in self.pages():
-            for job in page.data:
-                yield job
-
-    async def pages(self) -> AsyncIterator[JobList]:
-        """The pages themselves, one request each."""
-        after = self._after
-        while True:
-            page = await self._fetch(self._limit, after)
-            yield page
-            if not page.has_more or not page.last_id:
-                return
-            after = page.last_id

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import BaseModel
 
 from happyhorse.client._base_client import RequestOptions, parse_response
 from happyhorse.client._models import Model
-
-if TYPE_CHECKING:
-    from happyhorse.client._client import AsyncClient, Client
+from happyhorse.client._resource import AsyncAPIResource, SyncAPIResource
 
 DEFAULT_MODEL = "happyhorse-1-1"
 
@@ -19,11 +15,8 @@ class _ModelList(BaseModel):
     data: list[Model]
 
 
-class Models:
+class Models(SyncAPIResource):
     """The models this server serves."""
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
 
     def list(self) -> list[Model]:
         """Every served model (one today, ``happyhorse-1-1``)."""
@@ -34,11 +27,8 @@ class Models:
         return parse_response(Model, self._client.request(RequestOptions("GET", f"/v1/models/{model}")))
 
 
-class AsyncModels:
+class AsyncModels(AsyncAPIResource):
     """The models this server serves (async)."""
-
-    def __init__(self, client: AsyncClient) -> None:
-        self._client = client
 
     async def list(self) -> list[Model]:
         """Every served model (one today, ``happyhorse-1-1``)."""

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from happyhorse.client._base_client import RequestOptions, new_idempotency_key, parse_response
 from happyhorse.client._files import FileInput, FileToUpload, file_to_upload
 from happyhorse.client._models import Upload
-
-if TYPE_CHECKING:
-    from happyhorse.client._client import AsyncClient, Client
+from happyhorse.client._resource import AsyncAPIResource, SyncAPIResource
 
 
 def _create_options(file: FileInput | FileToUpload) -> RequestOptions:
@@ -17,11 +13,8 @@ def _create_options(file: FileInput | FileToUpload) -> RequestOptions:
     return RequestOptions("POST", "/v1/uploads", files=upload.as_multipart(), idempotency_key=new_idempotency_key())
 
 
-class Uploads:
+class Uploads(SyncAPIResource):
     """Images stored on the server for this account."""
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
 
     def create(self, file: FileInput) -> Upload:
         """Upload one image (a path, bytes, a binary file object or a PIL image).
@@ -35,11 +28,8 @@ class Uploads:
         return parse_response(Upload, self._client.request(RequestOptions("GET", f"/v1/uploads/{upload_id}")))
 
 
-class AsyncUploads:
+class AsyncUploads(AsyncAPIResource):
     """Images stored on the server for this account (async)."""
-
-    def __init__(self, client: AsyncClient) -> None:
-        self._client = client
 
     async def create(self, file: FileInput) -> Upload:
         """Upload one image; see :meth:`Uploads.create`."""

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from happyhorse.client._base_client import RequestOptions, new_idempotency_key, parse_response
 from happyhorse.client._files import FileToUpload, ImageInput, image_reference_or_file
 from happyhorse.client._models import Job
+from happyhorse.client._resource import AsyncAPIResource, SyncAPIResource
 from happyhorse.client.resources.jobs import DEFAULT_POLL_INTERVAL, ProgressCallback
-
-if TYPE_CHECKING:
-    from happyhorse.client._client import AsyncClient, Client
 
 Mode = Literal["auto", "t2v", "i2v", "r2v"]
 AspectRatio = Literal["16:9", "9:16", "1:1", "4:3", "3:4"]
@@ -52,11 +50,8 @@ def _submit_options(body: dict[str, Any], idempotency_key: str | None) -> Reques
     )
 
 
-class Videos:
+class Videos(SyncAPIResource):
     """Video generation."""
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
 
     def generate(
         self,
@@ -110,11 +105,8 @@ class Videos:
         return self._client.jobs.wait(job, on_progress=on_progress, timeout=timeout, poll_interval=poll_interval)
 
 
-class AsyncVideos:
+class AsyncVideos(AsyncAPIResource):
     """Video generation (async)."""
-
-    def __init__(self, client: AsyncClient) -> None:
-        self._client = client
 
     async def generate(
         self,
