@@ -210,6 +210,113 @@ def test_a_field_error_shows_beside_its_field(context, service, web_client) -> N
     screenshot(page, "playground-field-error")
 
 
+def open_playground(context, service, web_client, email: str):  # type: ignore[no-untyped-def]
+    """A signed-in playground page, not yet loaded (the caller goes to it, after routing requests if it likes)."""
+    web_client.sign_up(email)
+    context.add_cookies([{"name": "hh_session", "value": web_client.cookies["hh_session"], "url": service.base_url}])
+    return context.new_page()
+
+
+def served_card(service) -> dict:  # type: ignore[no-untyped-def]
+    with httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {service.api_key}"}) as api:
+        return api.get("/v1/models").json()["data"][0]
+
+
+def form_rules(page) -> dict:  # type: ignore[no-untyped-def]
+    """The limits and options the playground's form has now."""
+    return page.evaluate("""() => {
+        const duration = document.getElementById('duration');
+        const values = (selector) => [...document.querySelectorAll(selector)].map((e) => e.value);
+        return {
+            counter: document.getElementById('prompt-count').textContent,
+            aspect_ratios: values('#aspect_ratio option'), aspect_ratio: document.getElementById('aspect_ratio').value,
+            resolutions: values('input[name=resolution]'),
+            resolution: document.querySelector('input[name=resolution]:checked').value,
+            modes: [...document.querySelectorAll('input[name=mode]')].filter((r) => !r.hidden && !r.disabled)
+                .map((r) => r.value).filter((m) => m !== 'auto'),
+            duration: {min: Number(duration.min), max: Number(duration.max), step: Number(duration.step),
+                       default: Number(duration.value)},
+            duration_shown: document.getElementById('duration-value').textContent,
+            max_images: document.getElementById('max-images').textContent,
+            last_character: document.getElementById('last-character').textContent,
+        };
+    }""")
+
+
+def test_the_playground_takes_its_limits_from_the_model_card(context, service, web_client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    card = served_card(service)
+    page = open_playground(context, service, web_client, "limits@example.com")
+    page.goto("/dashboard/playground")
+    page.wait_for_selector("body[data-ready=true]")
+    assert form_rules(page) == {
+        "counter": f"0 / {card['max_prompt_characters']:,}",
+        "aspect_ratios": card["aspect_ratios"], "aspect_ratio": "16:9",
+        "resolutions": card["resolutions"], "resolution": "720p",
+        "modes": card["modes"],
+        "duration": card["duration"], "duration_shown": str(card["duration"]["default"]),
+        "max_images": str(card["max_images"]), "last_character": f"character{card['max_images']}",
+    }
+    assert page.locator("#generate").is_enabled()
+    # characterN as the server reads it, a whole word: "maincharacter1" names no image, so one image is i2v.
+    files = [make_image(tmp_path / f"many{n}.png", (320, 320), "#5a8", f"{n}") for n in range(card["max_images"] + 3)]
+    page.locator("#prompt").fill("maincharacter1 waves")
+    page.locator("#image-input").set_input_files([str(files[0])])
+    page.wait_for_function("document.querySelectorAll('#thumbs li[data-upload-id]').length === 1")
+    assert "Auto will use image → video" in page.locator("#mode-hint").inner_text()
+    page.locator("#prompt").fill("character1 waves")
+    assert "Auto will use references → video" in page.locator("#mode-hint").inner_text()
+    # More images than the card's max_images: the extra ones are refused, with a word why.
+    page.locator("#image-input").set_input_files([str(f) for f in files[1:]])
+    page.wait_for_function("n => document.querySelectorAll('#thumbs li[data-upload-id]').length === n",
+                           arg=card["max_images"])
+    assert page.locator("#thumbs li").count() == card["max_images"]
+    assert page.locator("#toast").text_content() == f"At most {card['max_images']} images: 3 left out"
+
+
+def test_the_playground_follows_a_changed_model_card(context, service, web_client, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # The service runs in this process: serve a card whose rules differ from the defaults in every limit.
+    from happyhorse.api.routes import models
+
+    real_card = models.model_card
+    changed = {"modes": ["t2v", "r2v"], "aspect_ratios": ["1:1", "9:16"], "resolutions": ["1080p"],
+               "duration": {"min": 4, "max": 8, "step": 2, "default": 6}, "max_prompt_characters": 1200,
+               "max_images": 3}
+    monkeypatch.setattr(models, "model_card", lambda runtime: {**real_card(runtime), **changed})
+    card = served_card(service)
+    assert {name: card[name] for name in changed} == changed
+
+    page = open_playground(context, service, web_client, "card@example.com")
+    held = []  # the card's request, held: the page must not offer Generate before it has the limits
+    page.route("**/v1/models", lambda route: held.append(route))
+    page.goto("/dashboard/playground")
+    while not held:
+        page.wait_for_timeout(20)
+    page.locator("#prompt").fill("x" * 1201)
+    assert page.locator("#generate").is_disabled() and page.locator("#prompt-count").inner_text() == "1,201"
+    held[0].continue_()
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.locator("#generate").is_enabled()
+    assert form_rules(page) == {
+        "counter": "1,201 / 1,200",
+        "aspect_ratios": ["1:1", "9:16"], "aspect_ratio": "1:1",  # 16:9 is not offered: the first one is chosen
+        "resolutions": ["1080p"], "resolution": "1080p",
+        "modes": ["t2v", "r2v"],
+        "duration": changed["duration"], "duration_shown": "6",
+        "max_images": "3", "last_character": "character3",
+    }
+    assert "over" in (page.locator("#prompt-count").get_attribute("class") or "")
+    per_second = Decimal(card["pricing"]["per_second"]["1080p"])
+    assert page.locator("#price").inner_text() == f"${6 * per_second:.2f}"
+    assert '"aspect_ratio": "1:1"' in (page.locator("#code-curl").text_content() or "")
+    # Three images at most, as the card says.
+    files = [make_image(tmp_path / f"ref{n}.png", (320, 320), "#a58", f"{n}") for n in range(5)]
+    page.locator("#image-input").set_input_files([str(f) for f in files])
+    page.wait_for_function("document.querySelectorAll('#thumbs li[data-upload-id]').length === 3")
+    assert page.locator("#thumbs li").count() == 3
+    assert page.locator("#toast").text_content() == "At most 3 images: 2 left out"
+    assert "Auto will use references → video: 3 reference images" in page.locator("#mode-hint").inner_text()
+
+
 def test_operator_pages(context, service, web_client) -> None:  # type: ignore[no-untyped-def]
     from happyhorse.web.users import create_user
 

@@ -2,17 +2,25 @@
 // progress from the job's Server-Sent Events, the player, the history, and the
 // exact request as cURL or Python. The API is the judge of what is valid: its
 // errors are shown next to the field named by error.param.
+//
+// The model's rules (prompt length, how many images, the modes, aspect ratios,
+// resolutions and durations) come from its card, GET /v1/models: the form follows
+// whatever the server enforces. Until the card has loaded no image is taken and
+// Generate stays disabled, so nothing is sent against rules the page has not read.
 import { api, ApiError, copyText, el, multiplyUsd, toast, usd, when } from "./common.js";
 
-const MAX_PROMPT = 2500;
-const MAX_IMAGES = 9;
-const CHARACTER = /character([0-9]+)/gi; // as the server reads characterN (generation_request.py)
+// How the server finds characterN in a prompt (its request parser's _CHARACTER, \bcharacter(\d+)\b,
+// case-insensitive): a whole word, so "maincharacter1" and "character1x" name no image. A parsing
+// rule, not a limit, so the card does not carry it. (The server's \d also takes non-ASCII digits.)
+const CHARACTER = /(?<![\p{L}\p{N}_])character([0-9]+)(?![\p{L}\p{N}_])/giu;
+// Words shown beside the aspect ratios the card lists; a ratio not named here shows as itself.
+const ASPECT_LABELS = { "16:9": "16:9 landscape", "9:16": "9:16 portrait", "1:1": "1:1 square" };
 
 const $ = (id) => document.getElementById(id);
 const form = $("generate-form");
 const promptBox = $("prompt");
 const state = {
-  model: null,          // GET /v1/models card: prices and limits
+  model: null,          // GET /v1/models card: prices and every limit; null until it has loaded
   images: [],           // {key, file, url, uploadId, status: "uploading"|"ready"|"error", error}
   job: null,            // the job being followed
   events: null,         // its EventSource
@@ -25,6 +33,8 @@ let nextImageKey = 1;
 function chosenMode() { return form.querySelector('input[name="mode"]:checked').value; }
 function resolution() { return form.querySelector('input[name="resolution"]:checked').value; }
 function namedCharacters(prompt) { return [...prompt.matchAll(CHARACTER)].map((m) => Number(m[1])); }
+/** The prompt's length as the server counts it: characters (code points) of the trimmed text. */
+function promptLength(prompt) { return [...prompt.trim()].length; }
 
 /** The mode the server will use, by SPEC §3's rule for auto. */
 function effectiveMode() {
@@ -38,7 +48,7 @@ function effectiveMode() {
 
 /** The request body exactly as it will be sent (and shown as cURL/Python). */
 function requestBody() {
-  const body = { model: "happyhorse-1-1", prompt: promptBox.value };
+  const body = { model: state.model?.id ?? "happyhorse-1-1", prompt: promptBox.value };
   const mode = chosenMode();
   if (mode !== "auto") body.mode = mode;
   const ids = state.images.map((image) => image.uploadId ?? `(uploading ${image.file.name})`);
@@ -58,10 +68,12 @@ function requestBody() {
 // ---- showing the form's state ------------------------------------------------------
 
 function render() {
-  const length = promptBox.value.length;
+  const length = promptLength(promptBox.value);
+  const most = state.model?.max_prompt_characters;
   const counter = $("prompt-count");
-  counter.textContent = `${length.toLocaleString("en-US")} / ${MAX_PROMPT.toLocaleString("en-US")}`;
-  counter.classList.toggle("over", length > MAX_PROMPT);
+  counter.textContent = most === undefined ? length.toLocaleString("en-US")
+    : `${length.toLocaleString("en-US")} / ${most.toLocaleString("en-US")}`;
+  counter.classList.toggle("over", most !== undefined && length > most);
 
   const mode = effectiveMode();
   const count = state.images.length;
@@ -69,7 +81,8 @@ function render() {
     t2v: "text → video: no image",
     i2v: "image → video: the image is the first frame",
     r2v: count > 1 ? `references → video: ${count} reference images, character1 to character${count}`
-      : count === 1 ? "references → video: one reference image, character1" : "references → video: 1 to 9 reference images",
+      : count === 1 ? "references → video: one reference image, character1"
+      : `references → video: ${state.model ? `1 to ${state.model.max_images}` : "one or more"} reference images`,
   }[mode];
   $("mode-hint").textContent = chosenMode() === "auto" ? `Auto will use ${hint}.` : `Uses ${hint}.`;
 
@@ -100,7 +113,7 @@ function renderHints() {
   const count = state.images.length;
   if (!changed("hints", String(count))) return;
   const chips = [];
-  for (let n = 1; n <= Math.min(count, MAX_IMAGES); n++) {
+  for (let n = 1; n <= count; n++) {
     chips.push(el("button", { type: "button", class: "chip", onclick: () => insertAtCaret(`character${n}`),
                               "aria-label": `Insert character${n}` }, `character${n}`));
   }
@@ -175,6 +188,10 @@ function renderCode() {
 function addFiles(files) {
   let list = [...files].filter((file) => file.type.startsWith("image/") || /\.(jpe?g|png|webp|bmp)$/i.test(file.name));
   if (!list.length) return;
+  if (!state.model) {
+    toast("Still loading the model's limits: add the images again in a moment");
+    return;
+  }
   if (chosenMode() === "t2v") {
     // Text-to-video takes no image: dropping one means the user wants an image mode.
     form.querySelector("#mode-auto").checked = true;
@@ -185,8 +202,9 @@ function addFiles(files) {
     state.images.splice(0).forEach((image) => URL.revokeObjectURL(image.url));
     list = list.slice(0, 1);
   }
-  const room = MAX_IMAGES - state.images.length;
-  if (list.length > room) toast(`At most ${MAX_IMAGES} images: ${list.length - room} left out`);
+  const most = state.model.max_images;
+  const room = Math.max(most - state.images.length, 0);
+  if (list.length > room) toast(`At most ${most} images: ${list.length - room} left out`);
   for (const file of list.slice(0, room)) {
     const image = { key: nextImageKey++, file, url: URL.createObjectURL(file), uploadId: null, status: "uploading" };
     state.images.push(image);
@@ -285,8 +303,11 @@ function setupDropzone() {
 
 // ---- errors next to their fields --------------------------------------------------
 
-const FIELD_CONTROLS = { prompt: "prompt", mode: "mode-auto", image: "dropzone", aspect_ratio: "aspect_ratio",
-                         resolution: "res-720p", duration: "duration", seed: "seed", watermark: "watermark" };
+// The control that carries a field's error (a group's first radio: the resolutions come from the card).
+const FIELD_CONTROLS = { prompt: "#prompt", mode: "#mode-auto", image: "#dropzone", aspect_ratio: "#aspect_ratio",
+                         resolution: 'input[name="resolution"]', duration: "#duration", seed: "#seed",
+                         watermark: "#watermark" };
+function control(field) { return form.querySelector(FIELD_CONTROLS[field]); }
 
 /** "image[2]" → "image": the error's param as one of the form's fields, or null. */
 function fieldOf(param) {
@@ -299,13 +320,13 @@ function showFieldError(field, message) {
   const box = $(`err-${field}`);
   box.textContent = message;
   box.hidden = false;
-  $(FIELD_CONTROLS[field]).setAttribute("aria-invalid", "true");
+  control(field).setAttribute("aria-invalid", "true");
   $(`field-${field}`).setAttribute("aria-invalid", "true");
 }
 
 function clearError(field) {
   $(`err-${field}`).hidden = true;
-  $(FIELD_CONTROLS[field]).removeAttribute("aria-invalid");
+  control(field).removeAttribute("aria-invalid");
   $(`field-${field}`).removeAttribute("aria-invalid");
 }
 
@@ -318,7 +339,7 @@ function showError(error) {
   const field = error instanceof ApiError ? fieldOf(error.param) : null;
   if (field) {
     showFieldError(field, error.message);
-    $(FIELD_CONTROLS[field]).focus();
+    control(field).focus();
     return;
   }
   const banner = $("form-error");
@@ -334,6 +355,7 @@ function showError(error) {
 
 async function submit(event) {
   event.preventDefault();
+  if (!state.model) return; // Generate is disabled until the card's limits are in the form
   clearErrors();
   if (state.images.some((image) => image.status === "uploading")) {
     showFieldError("image", "Wait until the images have finished uploading.");
@@ -510,14 +532,58 @@ function showEngine(engine) {
   note.hidden = false;
 }
 
+/** The current choice if the card still offers it, else the card's first option. */
+function keptChoice(current, values) { return values.includes(current) ? current : values[0]; }
+
+/** Fit the form to the model card: every option and limit the server enforces comes from it. */
+function applyModelRules(model) {
+  // Typing past the limit is allowed, up to twice it: the counter turns red and the API explains.
+  promptBox.maxLength = 2 * model.max_prompt_characters;
+  $("max-images").textContent = String(model.max_images);
+  $("last-character").textContent = `character${model.max_images}`;
+
+  for (const radio of form.querySelectorAll('input[name="mode"]')) {
+    const served = radio.value === "auto" || model.modes.includes(radio.value);
+    radio.disabled = !served;
+    radio.hidden = form.querySelector(`label[for="${radio.id}"]`).hidden = !served;
+    if (!served && radio.checked) $("mode-auto").checked = true;
+  }
+
+  const aspect = $("aspect_ratio");
+  const ratio = keptChoice(aspect.value, model.aspect_ratios);
+  aspect.replaceChildren(...model.aspect_ratios.map((value) => el("option", { value }, ASPECT_LABELS[value] ?? value)));
+  aspect.value = ratio;
+
+  const size = keptChoice(resolution(), model.resolutions);
+  $("field-resolution").querySelector(".segmented").replaceChildren(...model.resolutions.flatMap((value) => [
+    el("input", { type: "radio", name: "resolution", id: `res-${value}`, value, checked: value === size }),
+    el("label", { for: `res-${value}` }, value),
+  ]));
+
+  const { min, max, step, default: initial } = model.duration;
+  const duration = $("duration");
+  Object.assign(duration, { min: String(min), max: String(max), step: String(step), value: String(initial) });
+  $("duration-value").textContent = duration.value;
+}
+
 async function start() {
   setup();
   render();
-  const [models] = await Promise.all([api("/v1/models"), loadHistory(), loadBalance()]);
+  const others = Promise.all([loadHistory(), loadBalance()]);
+  let models;
+  try {
+    models = await api("/v1/models");
+  } catch (error) {
+    showError(new Error(`The page could not load the model's limits (${error.message}); reload it to try again.`));
+    return; // Generate stays disabled
+  }
   state.model = models.data[0];
+  applyModelRules(state.model);
   showEngine(state.model.engine);
+  $("generate").disabled = false;
   render();
-  document.body.dataset.ready = "true"; // for tests and for people: the page is live
+  await others;
+  document.body.dataset.ready = "true"; // for tests and for people: the page is live, with the card's limits
 }
 
 start();
