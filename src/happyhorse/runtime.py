@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from happyhorse.billing.holds import settle_hold
 from happyhorse.db.engine import make_engine
 from happyhorse.jobs.queue import JobQueue
 from happyhorse.private_files import make_private_dir, make_private_sqlite_file
@@ -42,7 +43,8 @@ class Runtime:
         return cls(
             settings=settings,
             db=db,
-            queue=JobQueue(db),
+            # Billing is wired here, once: every ending settles the job's hold.
+            queue=JobQueue(db, on_end=settle_hold),
             storage=storage,
             signer=UrlSigner(settings.resolved_signing_secret()),
         )

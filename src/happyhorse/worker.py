@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from happyhorse.billing import holds as billing
 from happyhorse.engines import Engine, GenerationSpec, JobCancelled
 from happyhorse.errors import ServiceError
 from happyhorse.jobs.model import ClaimedJob
@@ -128,9 +127,7 @@ class Worker:
         now = time.monotonic()
         if now >= self._next_reap:
             self._next_reap = now + self.runtime.settings.lease_seconds / 3
-            result = self.runtime.queue.reap_expired(
-                max_attempts=self.runtime.settings.max_attempts, extra=billing.settle_reaped
-            )
+            result = self.runtime.queue.reap_expired(max_attempts=self.runtime.settings.max_attempts)
             for name in ("requeued", "failed", "cancelled"):
                 if getattr(result, name):
                     log.warning("reaper %s expired jobs: %s", name, ", ".join(getattr(result, name)))
@@ -181,9 +178,6 @@ class Worker:
     def _generate_and_finish(self, lease: ClaimedJob, ctx: JobContext) -> str:
         queue = self.runtime.queue
         job = lease.job
-        # Every ending settles the job's hold inside its fenced transaction: a
-        # worker that lost the lease changes no row and charges nothing.
-        release = billing.release_extra(job.id)
         workdir = Path(tempfile.mkdtemp(prefix=f"{job.id}-", dir=self._tmp_dir()))
         try:
             try:
@@ -196,14 +190,14 @@ class Worker:
             except JobCancelled:
                 return self._after_stop(lease, ctx)
             except InputError as exc:
-                failed = queue.fail(lease, code="invalid_image", message=exc.message, extra=release)
+                failed = queue.fail(lease, code="invalid_image", message=exc.message)
                 return "failed" if failed else "lost"
             except ServiceError as exc:
-                return "failed" if queue.fail(lease, code=exc.code, message=exc.message, extra=release) else "lost"
+                return "failed" if queue.fail(lease, code=exc.code, message=exc.message) else "lost"
             except Exception as exc:  # an engine or encoder fault: the job fails, the worker lives on
                 log.exception("job %s failed in the engine", job.id)
                 message = f"generation failed: {type(exc).__name__}: {exc}"[:500]
-                failed = queue.fail(lease, code="generation_failed", message=message, extra=release)
+                failed = queue.fail(lease, code="generation_failed", message=message)
                 return "failed" if failed else "lost"
             if ctx.cancelled():
                 return self._after_stop(lease, ctx)
@@ -216,7 +210,7 @@ class Worker:
                 # job now with a code the client can act on, and give the hold back.
                 log.error("job %s: output storage is full: %s", job.id, exc)
                 message = "the server ran out of space for outputs while storing the video; try again later"
-                failed = queue.fail(lease, code=STORAGE_FULL_CODE, message=message, extra=release)
+                failed = queue.fail(lease, code=STORAGE_FULL_CODE, message=message)
                 return "failed" if failed else "lost"
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -226,9 +220,9 @@ class Worker:
         if ctx.lease_lost.is_set():
             return "lost"
         if ctx.cancel_requested.is_set():
-            return "cancelled" if queue.acknowledge_cancel(lease, extra=billing.release_extra(job_id)) else "lost"
+            return "cancelled" if queue.acknowledge_cancel(lease) else "lost"
         # Requeued: the hold stays pending for the next attempt (released only if it ended cancelled).
-        return "released" if queue.release(lease, extra=billing.release_if_cancelled_extra(job_id)) else "lost"
+        return "released" if queue.release(lease) else "lost"
 
     def _store_and_complete(self, lease: ClaimedJob, spec: GenerationSpec, encoded: EncodedVideo, workdir: Path) -> str:
         storage, job = self.runtime.storage, lease.job
@@ -266,7 +260,7 @@ class Worker:
              "width": encoded.poster_width, "height": encoded.poster_height},
         ]
         if self.runtime.queue.complete(
-            lease, result=result, outputs=rows, engine=self.engine.name, extra=billing.capture_extra(job.id)
+            lease, result=result, outputs=rows, engine=self.engine.name
         ):
             return "completed"
         # We lost the job while finishing: drop our output, charge nothing.

@@ -69,15 +69,15 @@ def test_capture_once_and_a_stale_worker_charges_nothing(runtime: Runtime, new_a
     # The first worker stalls past its lease; the reaper requeues the job, the hold stays pending.
     with runtime.db.begin() as conn:
         conn.execute(update(jobs).where(jobs.c.id == job_id).values(lease_expires_at=0.0))
-    assert queue.reap_expired(extra=billing.settle_reaped).requeued == [job_id]
+    assert queue.reap_expired().requeued == [job_id]
     assert hold_of(runtime, job_id).state == "pending"
     second = queue.claim_next("w2")
     assert second is not None and second.id == job_id
 
-    assert not queue.complete(first, result={}, outputs=[], extra=billing.capture_extra(job_id))
+    assert not queue.complete(first, result={}, outputs=[])
     assert hold_of(runtime, job_id).state == "pending"
-    assert queue.complete(second, result={}, outputs=[], extra=billing.capture_extra(job_id))
-    assert not queue.complete(second, result={}, outputs=[], extra=billing.capture_extra(job_id))
+    assert queue.complete(second, result={}, outputs=[])
+    assert not queue.complete(second, result={}, outputs=[])
     with runtime.db.begin() as conn:
         assert not billing.capture_hold(conn, job_id)  # even called directly, a second capture does nothing
         assert not billing.release_hold(conn, job_id)
@@ -93,24 +93,24 @@ def test_release_gives_the_hold_back(runtime: Runtime, new_account: NewAccount, 
     job_id = submit_job(runtime, account, duration=5).job.id
     queue = runtime.queue
     if ending == "cancel_queued":
-        assert queue.request_cancel(account, job_id, extra=billing.settle_cancelled).status is Status.CANCELLED
+        assert queue.request_cancel(account, job_id).status is Status.CANCELLED
     else:
         lease = queue.claim_next("w", lease_seconds=30)
         assert lease is not None
         if ending == "fail":
-            assert queue.fail(lease, code="x", message="x", extra=billing.release_extra(job_id))
+            assert queue.fail(lease, code="x", message="x")
         elif ending == "cancel_running":
-            queue.request_cancel(account, job_id, extra=billing.settle_cancelled)
+            queue.request_cancel(account, job_id)
             assert hold_of(runtime, job_id).state == "pending"  # still running until the worker stops
-            assert queue.acknowledge_cancel(lease, extra=billing.release_extra(job_id))
+            assert queue.acknowledge_cancel(lease)
         elif ending == "shutdown_cancelled":
-            queue.request_cancel(account, job_id, extra=billing.settle_cancelled)
-            assert queue.release(lease, extra=billing.release_if_cancelled_extra(job_id))
+            queue.request_cancel(account, job_id)
+            assert queue.release(lease)
         else:  # three lost leases: a poison job, failed by the reaper
             for attempt in range(3):
                 with runtime.db.begin() as conn:
                     conn.execute(update(jobs).where(jobs.c.id == job_id).values(lease_expires_at=0.0))
-                reaped = queue.reap_expired(max_attempts=3, extra=billing.settle_reaped)
+                reaped = queue.reap_expired(max_attempts=3)
                 if attempt < 2:
                     assert hold_of(runtime, job_id).state == "pending"
                     assert queue.claim_next("w") is not None
@@ -126,7 +126,7 @@ def test_a_requeued_job_keeps_its_hold(runtime: Runtime, new_account: NewAccount
     job_id = submit_job(runtime, account).job.id
     lease = runtime.queue.claim_next("w")
     assert lease is not None
-    assert runtime.queue.release(lease, extra=billing.release_if_cancelled_extra(job_id))
+    assert runtime.queue.release(lease)
     assert runtime.queue.get(job_id).status is Status.QUEUED
     assert hold_of(runtime, job_id).state == "pending"
 

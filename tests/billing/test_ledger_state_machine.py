@@ -30,7 +30,6 @@ from hypothesis.stateful import (
 from sqlalchemy import select, update
 
 from happyhorse.accounts import create_account
-from happyhorse.billing import holds as billing
 from happyhorse.billing.ledger import grant_credits, read_balances
 from happyhorse.billing.money import to_decimal
 from happyhorse.db.schema import holds, jobs, ledger_entries
@@ -142,7 +141,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def cancel(self, data: st.DataObject) -> None:
         job_id = data.draw(st.sampled_from(sorted(self.prices)))
         try:
-            self.queue.request_cancel(self.account_id, job_id, extra=billing.settle_cancelled)
+            self.queue.request_cancel(self.account_id, job_id)
         except Conflict:
             assert self.statuses()[job_id] in TERMINAL
 
@@ -156,7 +155,7 @@ class LedgerMachine(RuleBasedStateMachine):
             job_id = data.draw(st.sampled_from(running))
             with self.runtime.db.begin() as conn:
                 conn.execute(update(jobs).where(jobs.c.id == job_id).values(lease_expires_at=0.0))
-            reaped = self.queue.reap_expired(max_attempts=max_attempts, extra=billing.settle_reaped)
+            reaped = self.queue.reap_expired(max_attempts=max_attempts)
             event(f"crash: {len(reaped.requeued)} requeued, {len(reaped.failed)} failed, "
                   f"{len(reaped.cancelled)} cancelled")
 
@@ -176,13 +175,12 @@ class LedgerMachine(RuleBasedStateMachine):
     def _finish(self, lease: ClaimedJob, how: str) -> bool:
         job_id = lease.job.id
         if how == "complete":
-            return self.queue.complete(lease, result={"seed": 1, "outputs": []}, outputs=[],
-                                       extra=billing.capture_extra(job_id))
+            return self.queue.complete(lease, result={"seed": 1, "outputs": []}, outputs=[])
         if how == "fail":
-            return self.queue.fail(lease, code="boom", message="boom", extra=billing.release_extra(job_id))
+            return self.queue.fail(lease, code="boom", message="boom")
         if how == "ack_cancel":
-            return self.queue.acknowledge_cancel(lease, extra=billing.release_extra(job_id))
-        return self.queue.release(lease, extra=billing.release_if_cancelled_extra(job_id))
+            return self.queue.acknowledge_cancel(lease)
+        return self.queue.release(lease)
 
     # -- invariants ----------------------------------------------------------
 
@@ -217,10 +215,9 @@ class LedgerMachine(RuleBasedStateMachine):
         # End what this run left, so the next run's claims find only its own jobs.
         for job_id, status in self.statuses().items():
             if status is Status.QUEUED:
-                self.queue.request_cancel(self.account_id, job_id, extra=billing.settle_cancelled)
+                self.queue.request_cancel(self.account_id, job_id)
             elif status is Status.RUNNING:
-                self.queue.fail(self.current_lease(job_id), code="teardown", message="end of run",
-                                extra=billing.release_extra(job_id))
+                self.queue.fail(self.current_lease(job_id), code="teardown", message="end of run")
         if hasattr(self, "account_id"):
             self.money_adds_up()
 

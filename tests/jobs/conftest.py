@@ -14,6 +14,7 @@ from happyhorse.db.migrate import upgrade
 from happyhorse.db.schema import accounts
 from happyhorse.ids import new_id
 from happyhorse.jobs.queue import JobQueue
+from happyhorse.jobs.status import Status
 from happyhorse.testing import sample_request
 
 ACCOUNT = "acc_a"
@@ -31,9 +32,24 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+Ended = list[tuple[str, Status]]
+
+
 @pytest.fixture
-def queue(engine: Engine) -> JobQueue:
-    return JobQueue(engine)
+def ended() -> Ended:
+    """What the queue's ``on_end`` hook was called with, in order: ``(job_id, status)``."""
+    return []
+
+
+@pytest.fixture
+def queue(engine: Engine, ended: Ended) -> JobQueue:
+    """A queue whose ``on_end`` hook records each call in ``ended`` (and checks it runs in a transaction)."""
+
+    def on_end(conn, job_id: str, status: Status) -> None:  # type: ignore[no-untyped-def]
+        assert conn.in_transaction()
+        ended.append((job_id, status))
+
+    return JobQueue(engine, on_end=on_end)
 
 
 Submit = Callable[..., str]

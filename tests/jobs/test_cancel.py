@@ -9,12 +9,11 @@ from happyhorse.jobs.queue import JobQueue
 from happyhorse.jobs.status import Status
 
 
-def test_cancel_of_a_queued_job_is_immediate(queue: JobQueue, submit, account) -> None:
+def test_cancel_of_a_queued_job_is_immediate(queue: JobQueue, submit, account, ended) -> None:
     job_id = submit()
-    hooked: list[str] = []
-    job = queue.request_cancel(account, job_id, extra=lambda conn, j: hooked.append(j.id))
+    job = queue.request_cancel(account, job_id)
     assert job.status is Status.CANCELLED and job.completed_at is not None
-    assert hooked == [job_id]
+    assert ended == [(job_id, Status.CANCELLED)]
     assert queue.get(job_id) == job
     assert queue.claim_next("w1") is None
 

@@ -49,22 +49,21 @@ def test_expired_lease_is_requeued(queue: JobQueue, submit) -> None:
     assert again is not None and (again.lease_token, again.job.attempt) == (2, 2)
 
 
-def test_poison_job_fails_after_three_expiries(queue: JobQueue, submit) -> None:
+def test_poison_job_fails_after_three_expiries(queue: JobQueue, submit, ended) -> None:
     job_id = submit()
-    seen: list[tuple[str, Status]] = []
     for expected in ("requeued", "requeued", "failed"):
         _expire(queue)
-        reaped = queue.reap_expired(max_attempts=3, extra=lambda conn, jid, status: seen.append((jid, status)))
+        reaped = queue.reap_expired(max_attempts=3)
         assert getattr(reaped, expected) == [job_id]
     job = queue.get(job_id)
     assert (job.status, job.error_code, job.attempt) == (Status.FAILED, "worker_lost", 3)
     assert job.error_message and "3 attempts" in job.error_message
     assert job.completed_at is not None
-    assert seen == [(job_id, Status.QUEUED), (job_id, Status.QUEUED), (job_id, Status.FAILED)]
+    assert ended == [(job_id, Status.FAILED)]  # a requeue ends nothing
     assert queue.claim_next("w1") is None
 
 
-def test_stale_worker_writes_change_nothing(queue: JobQueue, submit, video_output) -> None:
+def test_stale_worker_writes_change_nothing(queue: JobQueue, submit, video_output, ended) -> None:
     job_id = submit()
     stale = queue.claim_next("A", lease_seconds=SHORT)
     assert stale is not None
@@ -75,29 +74,27 @@ def test_stale_worker_writes_change_nothing(queue: JobQueue, submit, video_outpu
     assert fresh is not None and fresh.id == job_id
     before = queue.get(job_id)
 
-    called: list[object] = []
     assert queue.heartbeat(stale, lease_seconds=30).alive is False
     assert queue.report_progress(stale, 90) is False
-    assert queue.complete(stale, result={"seed": 1}, outputs=[video_output], extra=called.append) is False
-    assert queue.fail(stale, code="boom", message="x", extra=called.append) is False
+    assert queue.complete(stale, result={"seed": 1}, outputs=[video_output]) is False
+    assert queue.fail(stale, code="boom", message="x") is False
     assert queue.acknowledge_cancel(stale) is False
     assert queue.release(stale) is False
     assert tuple(queue.lease_state(stale)) == (False, False)
 
-    assert called == []
+    assert ended == []  # a fenced-out ending settles nothing
     assert queue.get(job_id) == before
     with queue.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(outputs)).scalar_one() == 0
     assert queue.heartbeat(fresh).alive is True
 
 
-def test_complete_writes_result_and_outputs_once(queue: JobQueue, submit, video_output) -> None:
+def test_complete_writes_result_and_outputs_once(queue: JobQueue, submit, video_output, ended) -> None:
     job_id = submit()
     claimed = queue.claim_next("w1")
     assert claimed is not None
-    called: list[object] = []
-    assert queue.complete(claimed, result={"seed": 7}, outputs=[video_output], engine="preview", extra=called.append)
-    assert len(called) == 1
+    assert queue.complete(claimed, result={"seed": 7}, outputs=[video_output], engine="preview")
+    assert ended == [(job_id, Status.COMPLETED)]
     job = queue.get(job_id)
     assert job.engine == "preview"
     assert (job.status, job.progress, job.result, job.lease_expires_at) == (Status.COMPLETED, 100, {"seed": 7}, None)
@@ -147,14 +144,13 @@ def test_release_requeues_without_counting_an_attempt(queue: JobQueue, submit) -
     assert queue.get(job_id).lease_token == 8
 
 
-def test_release_of_a_job_being_cancelled_cancels_it(queue: JobQueue, submit, account) -> None:
+def test_release_of_a_job_being_cancelled_cancels_it(queue: JobQueue, submit, account, ended) -> None:
     job_id = submit()
     claimed = queue.claim_next("w1")
     assert claimed is not None
     queue.request_cancel(account, job_id)
-    statuses: list[Status] = []
-    assert queue.release(claimed, extra=lambda conn, status: statuses.append(status))
-    assert statuses == [Status.CANCELLED]
+    assert queue.release(claimed)
+    assert ended == [(job_id, Status.CANCELLED)]
     assert queue.get(job_id).status is Status.CANCELLED
 
 

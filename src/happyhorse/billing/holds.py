@@ -6,9 +6,9 @@ Life of a hold (one per job, ``UNIQUE (job_id)``)::
        └─────job failed or cancelled──▶ released  (nothing charged)
 
 A hold is taken in the job's submit transaction (:func:`take_hold`) and settled
-inside the job's *fenced* finishing transaction: the worker passes the
-``*_extra`` hooks below to :class:`~happyhorse.jobs.queue.JobQueue`, which runs
-them only after its ``... AND lease_token = :t`` update changed the row. Each
+inside the job's *fenced* ending transaction: :func:`settle_hold` is the job
+queue's ``on_end`` hook, which :class:`~happyhorse.jobs.queue.JobQueue` calls
+only after its ``... AND lease_token = :t`` update changed the row. Each
 settle is ``UPDATE holds ... WHERE job_id = :j AND state = 'pending'``; the
 capture writes its ledger entry only when that update changed a row, so a
 retried or stale finish charges nothing. A job requeued (shutdown, lease lost)
@@ -17,7 +17,7 @@ keeps its hold pending.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Engine
@@ -29,7 +29,6 @@ from happyhorse.db.clock import db_now
 from happyhorse.db.schema import accounts, holds
 from happyhorse.errors import InsufficientCredits
 from happyhorse.ids import new_id
-from happyhorse.jobs.model import Job
 from happyhorse.jobs.status import Status
 
 PENDING, CAPTURED, RELEASED = "pending", "captured", "released"
@@ -107,46 +106,18 @@ def release_hold(conn: Connection, job_id: str) -> bool:
     return changed > 0
 
 
-# -- hooks for JobQueue's finishing transactions (its ``extra`` arguments) ----
+# -- the queue's on_end hook -------------------------------------------
 
 
-def capture_extra(job_id: str) -> Callable[[Connection], None]:
-    """For ``JobQueue.complete``: capture the job's hold."""
-
-    def capture(conn: Connection) -> None:
+def settle_hold(conn: Connection, job_id: str, status: Status) -> None:
+    """Settle the hold of a job that just ended: captured if it completed, released if it
+    failed or was cancelled. :class:`~happyhorse.jobs.queue.JobQueue` calls it (its
+    ``on_end``, wired in :meth:`happyhorse.runtime.Runtime.open`) inside the job's
+    fenced ending transaction."""
+    if status is Status.COMPLETED:
         capture_hold(conn, job_id)
-
-    return capture
-
-
-def release_extra(job_id: str) -> Callable[[Connection], None]:
-    """For ``JobQueue.fail`` and ``acknowledge_cancel``: release the job's hold."""
-
-    def release(conn: Connection) -> None:
+    elif status in (Status.FAILED, Status.CANCELLED):
         release_hold(conn, job_id)
-
-    return release
-
-
-def release_if_cancelled_extra(job_id: str) -> Callable[[Connection, Status], None]:
-    """For ``JobQueue.release``: a requeued job keeps its hold; a cancelled one gets it back."""
-
-    def settle(conn: Connection, status: Status) -> None:
-        if status is Status.CANCELLED:
-            release_hold(conn, job_id)
-
-    return settle
-
-
-def settle_reaped(conn: Connection, job_id: str, status: Status) -> None:
-    """For ``JobQueue.reap_expired``: release the hold of a job that ended (poisoned or cancelled)."""
-    if status in (Status.FAILED, Status.CANCELLED):
-        release_hold(conn, job_id)
-
-
-def settle_cancelled(conn: Connection, job: Job) -> None:
-    """For ``JobQueue.request_cancel``: a queued job cancelled at once gets its hold back."""
-    release_hold(conn, job.id)
 
 
 # -- reads -------------------------------------------------------------

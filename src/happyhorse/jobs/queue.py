@@ -9,6 +9,14 @@ False, so the worker drops its output and charges nothing.
 Statuses move only as :data:`happyhorse.jobs.status.TRANSITIONS` allows; each
 write below names its event and takes source and target from that table.
 Times come from the database clock (:func:`happyhorse.db.clock.db_now`).
+
+Every write that ends a job (completed, failed or cancelled: :meth:`complete`,
+:meth:`fail`, :meth:`acknowledge_cancel`, :meth:`release`, :meth:`request_cancel`,
+:meth:`reap_expired`) calls the queue's ``on_end(conn, job_id, status)`` hook
+once, inside the same transaction and only after the fenced update changed the
+row; a requeue ends nothing and calls nothing. The service wires billing there
+(:func:`happyhorse.billing.holds.settle_hold`), so a job's hold is settled
+exactly when, and only if, the job ends.
 """
 
 from __future__ import annotations
@@ -31,8 +39,9 @@ from happyhorse.jobs.model import ClaimedJob, HeartbeatResult, Job, Lease, ReapR
 from happyhorse.jobs.status import Event, Status, transition
 from happyhorse.jobs.wakeup import CommitSignal
 
-Extra = Callable[[Connection], None]
-"""A hook run inside a finishing transaction, after the fenced update succeeded (billing)."""
+OnEnd = Callable[[Connection, str, Status], None]
+"""``on_end(conn, job_id, status)``: run in the transaction that ended the job (``status`` is
+completed, failed or cancelled), after its fenced update succeeded."""
 
 LeaseLike = Lease | ClaimedJob
 
@@ -48,11 +57,13 @@ class JobQueue:
 
     Thread-safe: every method uses its own connection from ``engine``'s pool.
     Make one per engine and share it: each instance hooks the engine's events
-    for the in-process wake-up of :meth:`wait_for_work`.
+    for the in-process wake-up of :meth:`wait_for_work`. ``on_end`` is called
+    once for every job that ends (see the module docstring).
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, on_end: OnEnd | None = None) -> None:
         self.engine = engine
+        self._on_end = on_end
         self._now = db_now(engine.dialect.name)
         self._work = CommitSignal(engine)
 
@@ -210,9 +221,8 @@ class JobQueue:
         result: dict[str, Any],
         outputs: list[dict[str, Any]],
         engine: str | None = None,
-        extra: Extra | None = None,
     ) -> bool:
-        """Finish the job: completed, ``result`` stored, output rows inserted, ``extra(conn)`` run.
+        """Finish the job: completed, ``result`` stored, output rows inserted, ``on_end`` called.
 
         All in one transaction, and only if the lease still holds; otherwise
         nothing is written and the answer is False. Each output dict holds the
@@ -227,28 +237,26 @@ class JobQueue:
             for output in outputs:
                 row = {"id": new_id("out"), **output, "job_id": lease.job_id}
                 conn.execute(insert(outputs_table).values(**row, created_at=self._now))
-            if extra is not None:
-                extra(conn)
 
         values: dict[str, Any] = {"progress": 100, "result": result}
         if engine is not None:
             values["engine"] = engine
         return self._finish(lease, Event.COMPLETE, values, write_outputs)
 
-    def fail(self, held: LeaseLike, *, code: str, message: str, extra: Extra | None = None) -> bool:
-        """End the job failed with ``code``/``message`` (and run ``extra``) if the lease holds."""
-        return self._finish(_lease(held), Event.FAIL, {"error_code": code, "error_message": message}, extra)
+    def fail(self, held: LeaseLike, *, code: str, message: str) -> bool:
+        """End the job failed with ``code``/``message`` if the lease holds."""
+        return self._finish(_lease(held), Event.FAIL, {"error_code": code, "error_message": message})
 
-    def acknowledge_cancel(self, held: LeaseLike, extra: Extra | None = None) -> bool:
+    def acknowledge_cancel(self, held: LeaseLike) -> bool:
         """End a running job whose cancel was requested as cancelled, if the lease holds."""
-        return self._finish(_lease(held), Event.CANCEL_ACK, {}, extra, jobs.c.cancel_requested.is_(True))
+        return self._finish(_lease(held), Event.CANCEL_ACK, {}, None, jobs.c.cancel_requested.is_(True))
 
     def _finish(
         self,
         lease: Lease,
         event: Event,
         values: dict[str, Any],
-        extra: Extra | None,
+        write_more: Callable[[Connection], None] | None = None,
         *conditions: ColumnElement[bool],
     ) -> bool:
         t = transition(event)
@@ -261,16 +269,20 @@ class JobQueue:
         with self.engine.begin() as conn:
             if conn.execute(stmt).rowcount == 0:
                 return False
-            if extra is not None:
-                extra(conn)
+            if write_more is not None:
+                write_more(conn)
+            self._ended(conn, lease.job_id, t.target)
         return True
 
-    def release(self, held: LeaseLike, extra: Callable[[Connection, Status], None] | None = None) -> bool:
+    def _ended(self, conn: Connection, job_id: str, status: Status) -> None:
+        if self._on_end is not None:
+            self._on_end(conn, job_id, status)
+
+    def release(self, held: LeaseLike) -> bool:
         """Give the job back on shutdown: queued again, this attempt not counted.
 
-        A job whose cancel was requested ends cancelled instead. ``extra(conn,
-        status)`` runs in the same transaction with the job's new status.
-        False if the lease was already lost.
+        A job whose cancel was requested ends cancelled instead (and ``on_end``
+        is called). False if the lease was already lost.
         """
         requeue, ack = transition(Event.RELEASE), transition(Event.CANCEL_ACK)
         cancel = jobs.c.cancel_requested.is_(True)
@@ -291,23 +303,21 @@ class JobQueue:
             row = conn.execute(stmt).first()
             if row is None:
                 return False
-            if extra is not None:
-                extra(conn, Status(row[0]))
+            if row[0] == Status.CANCELLED.value:
+                self._ended(conn, _lease(held).job_id, Status.CANCELLED)
         if row[0] == Status.QUEUED.value:
             self._work.set()
         return True
 
     # -- the owner's side ------------------------------------------------
 
-    def request_cancel(
-        self, account_id: str, job_id: str, *, extra: Callable[[Connection, Job], None] | None = None
-    ) -> Job:
+    def request_cancel(self, account_id: str, job_id: str) -> Job:
         """Cancel the account's job: a queued one at once, a running one at its engine's next step.
 
         Returns the job after the change (for a running job: still running with
-        ``cancel_requested``). ``extra(conn, job)`` runs in the same transaction
-        when the job became cancelled here. Raises :class:`NotFound` for a job
-        that is missing or another account's, :class:`Conflict` for an ended job.
+        ``cancel_requested``). A queued job ends here (``on_end`` is called).
+        Raises :class:`NotFound` for a job that is missing or another account's,
+        :class:`Conflict` for an ended job.
         """
         # On PostgreSQL a claim or requeue can slip in between the read and the
         # conditional update; then the update changes nothing and we look again.
@@ -330,24 +340,22 @@ class JobQueue:
                 ).first()
                 if row is not None:
                     job = Job.from_row(row)
-                    if job.status is Status.CANCELLED and extra is not None:
-                        extra(conn, job)
+                    if job.status is Status.CANCELLED:
+                        self._ended(conn, job.id, Status.CANCELLED)
                     return job
         raise RuntimeError(f"job {job_id} kept changing status while being cancelled")
 
     # -- the operator's side ---------------------------------------------
 
-    def reap_expired(
-        self, *, max_attempts: int = 3, extra: Callable[[Connection, str, Status], None] | None = None
-    ) -> ReapResult:
+    def reap_expired(self, *, max_attempts: int = 3) -> ReapResult:
         """Take back every running job whose lease lapsed, in one transaction.
 
         A job whose cancel was requested ends cancelled; one that has used
         ``max_attempts`` attempts ends failed (``worker_lost``, a poison job);
         any other is queued again (its ``lease_token`` is kept, so the old
         worker's writes stay fenced out). Safe with several reapers: each row
-        moves only while still running and expired. ``extra(conn, job_id,
-        new_status)`` runs per job in the same transaction (billing holds).
+        moves only while still running and expired. ``on_end`` is called for
+        each job that ended, in the same transaction.
         """
         requeue, poison, ack = transition(Event.REQUEUE), transition(Event.POISON), transition(Event.CANCEL_ACK)
         cancel = jobs.c.cancel_requested.is_(True)
@@ -376,8 +384,8 @@ class JobQueue:
         with self.engine.begin() as conn:
             for job_id, status in conn.execute(stmt).all():
                 by_status[Status(status)].append(job_id)
-                if extra is not None:
-                    extra(conn, job_id, Status(status))
+                if status != Status.QUEUED.value:
+                    self._ended(conn, job_id, Status(status))
         if result.requeued:
             self._work.set()
         return result

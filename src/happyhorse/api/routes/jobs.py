@@ -13,7 +13,7 @@ from happyhorse.accounts import LAST_USED_RESOLUTION_SECONDS, authenticate, chec
 from happyhorse.api.deps import CurrentAccount, RuntimeDep, base_url, read_db
 from happyhorse.api.presenters import job_object
 from happyhorse.api.schemas import JOB_ID_PATTERN, JobIdPath, JobList, JobObject, error_responses
-from happyhorse.billing.holds import captured_usage, settle_cancelled
+from happyhorse.billing.holds import captured_usage
 from happyhorse.billing.usage import Usage
 from happyhorse.errors import Conflict
 from happyhorse.ids import is_id
@@ -131,7 +131,7 @@ async def cancel_job(job_id: JobIdPath, request: Request, runtime: RuntimeDep, a
     def cancel() -> dict:
         # A queued job's hold is released in the cancelling transaction; a running
         # job's when its worker acknowledges (or the reaper ends it).
-        cancelled = runtime.queue.request_cancel(account.id, checked_job_id(job_id), extra=settle_cancelled)
+        cancelled = runtime.queue.request_cancel(account.id, checked_job_id(job_id))
         return _present(request, runtime, cancelled)
 
     return JSONResponse(await run_in_threadpool(cancel))
