@@ -112,7 +112,7 @@ def test_a_worker_that_lost_its_lease_charges_nothing(runtime: Runtime, new_acco
     # The zombie stalls; the reaper requeues the job and a second worker completes it.
     with runtime.db.begin() as conn:
         conn.execute(update(jobs).where(jobs.c.id == job.id).values(lease_expires_at=0.0))
-    Worker(runtime, TinyEngine(), worker_id="winner").reap_if_due()
+    Worker(runtime, TinyEngine(), worker_id="winner").housekeeping.reap_if_due()
     assert Worker(runtime, TinyEngine(), worker_id="winner").run_job(runtime.queue.claim_next("winner")) == "completed"
     assert Worker(runtime, TinyEngine(), worker_id="zombie").run_job(lease) == "lost"
     assert hold_state(runtime, job.id) == "captured"

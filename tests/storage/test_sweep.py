@@ -242,10 +242,10 @@ def test_the_worker_sweeps_a_batch_every_interval_from_its_reaper_pass(runtime: 
     runtime.settings.storage_sweep_interval_seconds = 0.3
     worker = Worker(runtime, _NoEngine())  # type: ignore[arg-type]
 
-    worker.reap_if_due()  # not at start: the first pass is one interval in
+    worker.housekeeping.run_due()  # not at start: the first pass is one interval in
     assert _stored(runtime) == {*orphan, *kept}
     time.sleep(0.35)
-    worker.reap_if_due()
+    worker.housekeeping.run_due()
     assert _stored(runtime) == set(kept)
 
 
@@ -259,7 +259,7 @@ def test_a_failing_sweep_does_not_stop_the_worker_and_0_turns_it_off(runtime: Ru
     runtime.settings.storage_sweep_grace_seconds = 0
     runtime.settings.storage_sweep_interval_seconds = 0
     worker = Worker(runtime, _NoEngine())  # type: ignore[arg-type]
-    worker.reap_if_due()
+    worker.housekeeping.run_due()
     assert _stored(runtime) == set(orphan)
 
     runtime.settings.storage_sweep_interval_seconds = 0.01
@@ -269,10 +269,10 @@ def test_a_failing_sweep_does_not_stop_the_worker_and_0_turns_it_off(runtime: Ru
         raise OSError("storage is down")
 
     monkeypatch.setattr(runtime.storage, "list_objects", broken)
-    worker.reap_if_due()  # logged, not raised
+    worker.housekeeping.run_due()  # logged, not raised
     monkeypatch.undo()
     time.sleep(0.02)
-    worker.reap_if_due()
+    worker.housekeeping.run_due()
     assert _stored(runtime) == set()
 
 

@@ -21,14 +21,14 @@ from .conftest import NewAccount, count_rows, submit_job
 @pytest.mark.parametrize("bad", ["", "x" * 256, "caf\u00e9", "tab\there", "line\nbreak"])
 def test_a_bad_key_is_a_400_naming_the_header(bad: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
-        idempotency.validate_key(bad)
+        idempotency.checked_idempotency_key(bad)
     assert (caught.value.code, caught.value.param) == ("invalid_idempotency_key", "Idempotency-Key")
 
 
 def test_good_keys_and_fingerprints() -> None:
-    assert idempotency.validate_key(None) is None
-    assert idempotency.validate_key("x" * 255) == "x" * 255
-    assert idempotency.validate_key("a b~!") == "a b~!"
+    assert idempotency.checked_idempotency_key(None) is None
+    assert idempotency.checked_idempotency_key("x" * 255) == "x" * 255
+    assert idempotency.checked_idempotency_key("a b~!") == "a b~!"
     fp = idempotency.request_fingerprint
     assert fp({"a": 1, "b": [1, 2]}) == fp({"b": [1, 2], "a": 1})
     assert fp({"a": 1}) != fp({"a": 2})

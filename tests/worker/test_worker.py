@@ -13,7 +13,8 @@ from happyhorse.jobs.model import ClaimedJob
 from happyhorse.jobs.status import Status
 from happyhorse.media import encode as media_encode
 from happyhorse.runtime import Runtime
-from happyhorse.worker import CANCEL_POLL_SECONDS, Worker, WorkerThread
+from happyhorse.worker import Worker, WorkerThread
+from happyhorse.worker.lease import CANCEL_POLL_SECONDS
 
 from .conftest import StubEngine, output_files, wait_until, worker_running
 
@@ -57,14 +58,14 @@ def test_completed_jobs_store_their_outputs_and_keep_one_engine(runtime, submit)
         assert done.progress == 100 and done.engine == "stub" and done.worker_id == "w1"
         rows = {row["kind"]: row for row in runtime.queue.outputs_for(job.id)}
         assert set(rows) == {"video", "poster"}
-        [output] = done.result["outputs"]
-        assert output["storage_key"] == rows["video"]["storage_key"]
-        assert output["poster_key"] == rows["poster"]["storage_key"]
+        [output] = runtime.queue.view(job.id).outputs  # the rows are the one record of the outputs
+        assert output.storage_key == rows["video"]["storage_key"]
+        assert output.poster_key == rows["poster"]["storage_key"]
         for row in rows.values():
             assert row["storage_key"].startswith(f"outputs/{job.id}/1/")
             assert runtime.storage.exists(row["storage_key"])
             assert runtime.storage.size(row["storage_key"]) == row["bytes"] > 0
-        assert (output["width"], output["height"], output["fps"], output["duration"]) == (64, 64, 24, 3.0)
+        assert (output.width, output.height, output.fps, output.duration) == (64, 64, 24, 3.0)
     # The per-job work directories are gone.
     assert list((runtime.settings.data_dir / "tmp").iterdir()) == []
 

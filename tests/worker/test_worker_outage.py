@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-import happyhorse.worker as worker_module
+import happyhorse.worker.loop as worker_module
 from happyhorse.jobs.status import Status
 from happyhorse.worker import Worker
 

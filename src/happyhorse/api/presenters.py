@@ -1,15 +1,23 @@
-"""Turning stored rows into the wire objects of SPEC §5."""
+"""Turning stored rows into the wire objects of SPEC §5: one :func:`present_job` for every answer that shows a job."""
 
 from __future__ import annotations
 
 import functools
 import time
 
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+
+from happyhorse.api.deps import base_url
 from happyhorse.billing.usage import Usage
-from happyhorse.jobs.model import Job
 from happyhorse.jobs.status import Status
+from happyhorse.jobs.views import JobView, VideoOutput
 from happyhorse.storage.signing import UrlSigner
 from happyhorse.text import showable_text
+
+if TYPE_CHECKING:
+    from happyhorse.runtime import Runtime
 
 
 def iso_time(epoch: float | None) -> str | None:
@@ -25,10 +33,8 @@ def _iso_second(second: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
 
 
-def job_object(
-    job: Job, *, queue_position: int | None, signer: UrlSigner, base_url: str, url_ttl: int, usage: Usage | None = None
-) -> dict:
-    """The job as the API returns it; output URLs are signed afresh on every call.
+def present_job(view: JobView, request: Request, runtime: Runtime) -> dict:
+    """The job as every answer shows it (SPEC §5); output URLs are signed afresh on every call.
 
     Total: whatever a stored row holds, the answer can be encoded. (A prompt with a
     lone surrogate, stored before the body readers refused them, made the answer's
@@ -36,15 +42,16 @@ def job_object(
     The request is JSON, which SQLite stores with the surrogate escaped; a text
     column such as ``error_message`` cannot hold one at all.)
 
-    ``usage`` comes from the job's captured hold. A completed job without one
+    ``view.usage`` comes from the job's captured hold. A completed job without one
     finished before billing existed (migration 0002): it shows the price table's figure."""
-    request = job.request
-    status = Status(job.status)
+    job, request_ = view.job, view.job.request
+    status = job.status
     result = None
-    if status is Status.COMPLETED and job.result:
+    if status is Status.COMPLETED:
+        signing = (runtime.signer, base_url(request), runtime.settings.url_ttl_seconds)
         result = {
-            "outputs": [_output_object(o, signer, base_url, url_ttl) for o in job.result.get("outputs", [])],
-            "seed": job.result.get("seed", request.seed),
+            "outputs": [_output_object(output, *signing) for output in view.outputs],
+            "seed": (job.result or {}).get("seed", request_.seed),
         }
     return {
         "job_id": job.id,
@@ -52,23 +59,23 @@ def job_object(
         "model": job.model,
         "status": status.value,
         "progress": job.progress,
-        "queue_position": queue_position if status is Status.QUEUED else None,
+        "queue_position": view.queue_position if status is Status.QUEUED else None,
         "created_at": iso_time(job.created_at),
         "started_at": iso_time(job.started_at),
         "completed_at": iso_time(job.completed_at),
         "request": {
-            "mode": request.mode,
-            "prompt": showable_text(request.prompt),
-            "aspect_ratio": (job.result or {}).get("aspect_ratio", request.aspect_ratio),
-            "resolution": request.resolution,
-            "duration": request.duration,
-            "seed": request.seed,
-            "watermark": request.watermark,
-            "images": len(request.inputs),
+            "mode": request_.mode,
+            "prompt": showable_text(request_.prompt),
+            "aspect_ratio": (job.result or {}).get("aspect_ratio", request_.aspect_ratio),
+            "resolution": request_.resolution,
+            "duration": request_.duration,
+            "seed": request_.seed,
+            "watermark": request_.watermark,
+            "images": len(request_.inputs),
         },
         "engine": job.engine,
         "result": result,
-        "usage": (usage.to_dict() if usage else dict(_listed_usage(request.resolution, request.duration)))
+        "usage": (view.usage.to_dict() if view.usage else dict(_listed_usage(request_.resolution, request_.duration)))
         if result else None,
         "error": {"code": job.error_code, "message": job.error_message} if status is Status.FAILED else None,
     }
@@ -80,20 +87,20 @@ def _listed_usage(resolution: str, duration: int) -> tuple[tuple[str, object], .
     return tuple(Usage.quote(resolution, duration).to_dict().items())
 
 
-def _output_object(output: dict, signer: UrlSigner, base_url: str, url_ttl: int) -> dict:
+def _output_object(output: VideoOutput, signer: UrlSigner, root: str, url_ttl: int) -> dict:
     now = int(time.time())
-    video_path, expires_at = signer.signed_path(output["storage_key"], url_ttl, now=now)
-    poster_path, _ = signer.signed_path(output["poster_key"], url_ttl, now=now)
+    video_path, expires_at = signer.signed_path(output.storage_key, url_ttl, now=now)
+    poster_path, _ = signer.signed_path(output.poster_key, url_ttl, now=now)
     return {
         "type": "video",
-        "url": base_url + video_path,
+        "url": root + video_path,
         "url_expires_at": iso_time(expires_at),
-        "content_type": output["content_type"],
-        "width": output["width"],
-        "height": output["height"],
-        "fps": output["fps"],
-        "duration": output["duration"],
-        "has_audio": output["has_audio"],
-        "bytes": output["bytes"],
-        "poster_url": base_url + poster_path,
+        "content_type": output.content_type,
+        "width": output.width,
+        "height": output.height,
+        "fps": output.fps,
+        "duration": output.duration,
+        "has_audio": output.has_audio,
+        "bytes": output.bytes,
+        "poster_url": root + poster_path,
     }

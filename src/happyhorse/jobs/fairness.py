@@ -28,6 +28,7 @@ from functools import lru_cache
 from sqlalchemy import Select, func, literal, select
 
 from happyhorse.db.schema import jobs
+from happyhorse.jobs.queries import claim_order
 from happyhorse.jobs.status import Status
 
 NEVER_SERVED = -1.0
@@ -48,7 +49,7 @@ def next_account_query(max_running_per_account: int = 0) -> Select:
     next_job = (
         select(head.c.priority, head.c.created_at)
         .where(head.c.status == queued, head.c.account_id == account)
-        .order_by(head.c.priority, head.c.created_at, head.c.id)
+        .order_by(*claim_order(head))
         .limit(1)
     )
     served = jobs.alias("served")

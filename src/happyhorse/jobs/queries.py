@@ -50,10 +50,18 @@ def list_jobs(conn: Connection, account_id: str, *, limit: int, after: str | Non
     return [Job.from_row(r) for r in rows[:limit]], len(rows) > limit
 
 
+def claim_order(rows: Any) -> tuple[ColumnElement[Any], ...]:
+    """The order a worker takes an account's queued jobs in, and queue positions count in:
+    lower ``priority`` first, then first come, first served (``created_at``, then ``id``).
+    :func:`queued_before` spells the same order as a condition; the polling SQL
+    (:mod:`happyhorse.jobs.polling`) is rendered from it."""
+    return (rows.c.priority, rows.c.created_at, rows.c.id)
+
+
 def queued_before(rows: Any, priority: Any, created_at: Any, job_id: Any) -> ColumnElement[bool]:
-    """Queued rows of ``rows`` (``jobs`` or an alias of it) before ``(priority, created_at, job_id)``,
-    the order queue positions count in (first come, first served; claims also take turns across
-    accounts, see :mod:`happyhorse.jobs.fairness`, which positions do not yet reflect)."""
+    """Queued rows of ``rows`` (``jobs`` or an alias of it) before ``(priority, created_at, job_id)``
+    in :func:`claim_order` (claims also take turns across accounts, see
+    :mod:`happyhorse.jobs.fairness`, which positions do not yet reflect)."""
     # Spelled out rather than a row-value comparison so both planners use
     # ix_jobs_status_priority_created for the leading columns.
     return and_(

@@ -21,7 +21,7 @@ exactly when, and only if, the job ends.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Update, case, func, insert, literal, null, select, update
@@ -32,9 +32,10 @@ from happyhorse.db.schema import jobs
 from happyhorse.db.schema import outputs as outputs_table
 from happyhorse.errors import Conflict
 from happyhorse.ids import new_id
-from happyhorse.jobs import fairness, polling, queries
+from happyhorse.jobs import fairness, polling, queries, views
 from happyhorse.jobs.polling import PolledJob
 from happyhorse.jobs.request import JobRequest
+from happyhorse.jobs.views import JobView
 from happyhorse.jobs.model import ClaimedJob, HeartbeatResult, Job, Lease, ReapResult
 from happyhorse.jobs.status import Event, Status, transition
 from happyhorse.jobs.wakeup import CommitSignal
@@ -139,7 +140,7 @@ class JobQueue:
         next_id = (
             select(jobs.c.id)
             .where(jobs.c.status == t.source.value)
-            .order_by(jobs.c.priority, jobs.c.created_at, jobs.c.id)
+            .order_by(*queries.claim_order(jobs))
             .limit(1)
         )
         if account_id is not None:
@@ -400,6 +401,18 @@ class JobQueue:
         """The job; :class:`NotFound` if missing or (with ``account_id``) another account's."""
         with self._read() as conn:
             return queries.get_job(conn, job_id, account_id)
+
+    def view(self, job_id: str, account_id: str | None = None) -> JobView:
+        """The job with its queue position, usage and outputs; :class:`NotFound` as :meth:`get`."""
+        with self._read() as conn:
+            return views.read_views(conn, [queries.get_job(conn, job_id, account_id)])[0]
+
+    def views(self, job_list: Sequence[Job]) -> list[JobView]:
+        """Views of ``job_list`` (a page of jobs) in one read, in a fixed number of queries."""
+        if not job_list:
+            return []
+        with self._read() as conn:
+            return views.read_views(conn, job_list)
 
     def get_for_key(self, job_id: str, key_hash: str) -> PolledJob | None:
         """The job if a live key with ``key_hash`` owns it, with its queue position,

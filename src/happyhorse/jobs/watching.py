@@ -3,14 +3,14 @@
 The shared stream poller (:mod:`happyhorse.api.streams`) calls
 :func:`read_watched` once per tick for every stream open in its process,
 instead of each stream reading its own job: one query for the jobs (with their
-queue positions and captured usage), one for which of the streams' keys are
-still live.
+queue positions and captured usage), one for the outputs of those that have
+completed, one for which of the streams' keys are still live.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, exists, func, or_, select
@@ -22,19 +22,15 @@ from happyhorse.db.schema import api_keys, holds, jobs, web_sessions
 from happyhorse.jobs.model import Job
 from happyhorse.jobs.queries import queued_before
 from happyhorse.jobs.status import Status
+from happyhorse.jobs.views import JobView, outputs_by_job
 
 # Bound parameters per IN list: well under every driver's limit (SQLite's is 32,766).
 _CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
-class JobSnapshot:
+class JobSnapshot(JobView):
     """A job as one tick read it, with what presenting it needs from other tables."""
-
-    job: Job
-    queue_position: int | None
-    usage: Usage | None
-    """From the job's captured hold; None until the job completed."""
 
     @property
     def state(self) -> tuple[str, int, int | None]:
@@ -65,6 +61,10 @@ def read_watched(engine: Engine, job_ids: Collection[str], key_hashes: Collectio
             for row in conn.execute(_JOBS, {"ids": chunk}):
                 snapshot = _snapshot(row._mapping)
                 found[snapshot.job.id] = snapshot
+        completed = [job_id for job_id, s in found.items() if s.job.status is Status.COMPLETED]
+        for chunk in _chunks(completed):
+            for job_id, stored in outputs_by_job(conn, chunk).items():
+                found[job_id] = replace(found[job_id], outputs=stored)
         for chunk in _chunks(key_hashes):
             live.update(conn.execute(_live_keys(now), {"hashes": chunk}).scalars())
     return Watched(found, live)

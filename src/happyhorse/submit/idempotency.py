@@ -60,17 +60,17 @@ class KeyClaim:
     """Set when the key already made a job with the same request: answer with that job."""
 
 
-def validate_key(value: str | None) -> str | None:
-    """The header's value, or None when absent; 400 when it is empty, too long or not printable ASCII."""
-    if value is None:
+def checked_idempotency_key(header_value: str | None) -> str | None:
+    """The ``Idempotency-Key`` header's value, or None when absent; 400 if empty, too long or not printable ASCII."""
+    if header_value is None:
         return None
-    if not value or len(value) > MAX_KEY_LENGTH or not all(" " <= ch <= "~" for ch in value):
+    if not header_value or len(header_value) > MAX_KEY_LENGTH or not all(" " <= ch <= "~" for ch in header_value):
         raise InvalidRequest(
             "invalid_idempotency_key",
             f"the {HEADER} header must be 1 to {MAX_KEY_LENGTH} printable ASCII characters, such as a UUID",
             HEADER,
         )
-    return value
+    return header_value
 
 
 def request_fingerprint(fields: dict[str, Any], parts: Sequence[bytes] = ()) -> str:

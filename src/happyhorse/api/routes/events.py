@@ -25,7 +25,8 @@ from starlette.types import Receive, Scope, Send
 
 from happyhorse.accounts import checked_key, hash_key
 from happyhorse.api.deps import CurrentAccount, RuntimeDep
-from happyhorse.api.routes.jobs import _present, checked_job_id
+from happyhorse.api.presenters import present_job
+from happyhorse.api.routes.jobs import checked_job_id
 from happyhorse.api.schemas import JobIdPath, error_responses
 from happyhorse.api.streams import OpenStream, StreamHub
 from happyhorse.jobs.status import TERMINAL, Status
@@ -70,7 +71,7 @@ async def job_events(
     try:
         # The job first, so a foreign or missing job is a plain 404, not an empty stream; off the loop.
         def first_event() -> dict:
-            return _present(request, runtime, runtime.queue.get(checked_job_id(job_id), account_id=account.id))
+            return present_job(runtime.queue.view(checked_job_id(job_id), account_id=account.id), request, runtime)
 
         first = await run_in_threadpool(first_event)
     except BaseException:
@@ -105,8 +106,8 @@ async def _events(request: Request, runtime: Runtime, stream: OpenStream, first:
         snapshot, stream.latest = stream.latest, None
         if snapshot is None:
             continue
-        # Position and usage came with the poller's read: presenting touches no database.
-        yield _event(_present(request, runtime, snapshot.job, position=snapshot.queue_position, usage=snapshot.usage))
+        # Position, usage and outputs came with the poller's read: presenting touches no database.
+        yield _event(present_job(snapshot, request, runtime))
         if snapshot.job.is_terminal:
             return
 

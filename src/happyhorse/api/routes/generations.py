@@ -7,12 +7,12 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from happyhorse.api.body import read_form, read_json_object
-from happyhorse.api.deps import CurrentAccount, RuntimeDep, base_url
-from happyhorse.api.presenters import job_object
-from happyhorse.api.routes.jobs import _present
+from happyhorse.api.deps import CurrentAccount, RuntimeDep
+from happyhorse.api.presenters import present_job
 from happyhorse.api.schemas import GENERATION_REQUEST_BODY, JobObject, error_responses
-from happyhorse.submit.idempotency import HEADER, validate_key
+from happyhorse.submit.idempotency import HEADER, checked_idempotency_key
 from happyhorse.errors import InvalidRequest
+from happyhorse.jobs.views import JobView
 from happyhorse.submit.request import parse_generation_request
 from happyhorse.submit.service import submit_idempotent
 
@@ -61,7 +61,7 @@ async def create_generation(request: Request, runtime: RuntimeDep, account: Curr
     With an ``Idempotency-Key``, repeating the same request within 24 h answers
     ``200`` with the first job (header ``Idempotent-Replayed: true``) instead of
     queuing another."""
-    key = validate_key(request.headers.get(HEADER))
+    key = checked_idempotency_key(request.headers.get(HEADER))
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     limit = runtime.settings.max_body_bytes
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
@@ -83,10 +83,7 @@ async def create_generation(request: Request, runtime: RuntimeDep, account: Curr
     job, location = submitted.job, {"Location": f"/v1/jobs/{submitted.job.id}"}
     if submitted.replayed:
         # The first job as it is now (it may have run since), not a copy of the first answer.
-        body = await run_in_threadpool(_present, request, runtime, job, position=submitted.queue_position)
+        body = await run_in_threadpool(lambda: present_job(runtime.queue.view(job.id), request, runtime))
         return JSONResponse(body, status_code=200, headers={**location, "Idempotent-Replayed": "true"})
-    body = job_object(
-        job, queue_position=submitted.queue_position, signer=runtime.signer, base_url=base_url(request),
-        url_ttl=runtime.settings.url_ttl_seconds,
-    )
+    body = present_job(JobView(job, submitted.queue_position), request, runtime)
     return JSONResponse(body, status_code=202, headers=location)

@@ -11,21 +11,15 @@ from starlette.routing import Route
 
 from happyhorse.accounts import LAST_USED_RESOLUTION_SECONDS, authenticate, checked_key, hash_key, touch_key
 from happyhorse.api.deps import CurrentAccount, RuntimeDep, base_url, read_db
-from happyhorse.api.presenters import job_object
+from happyhorse.api.presenters import present_job
 from happyhorse.api.schemas import JOB_ID_PATTERN, JobIdPath, JobList, JobObject, error_responses
-from happyhorse.billing.holds import captured_usage
-from happyhorse.billing.usage import Usage
 from happyhorse.errors import Conflict
 from happyhorse.ids import is_id
-from happyhorse.jobs.model import Job
 from happyhorse.jobs.queries import job_not_found
 from happyhorse.jobs.status import Status
 from happyhorse.runtime import Runtime
 
 router = APIRouter(tags=["jobs"])
-
-
-_LOOK_UP = object()  # the default of ``usage``: "read it from the database"
 
 
 def checked_job_id(job_id: str) -> str:
@@ -34,28 +28,6 @@ def checked_job_id(job_id: str) -> str:
     if not is_id(job_id, "job"):
         raise job_not_found(job_id)
     return job_id
-
-
-def _present(
-    request: Request, runtime: Runtime, job: Job, *, position: int | None = -1, usage: Usage | None | object = _LOOK_UP
-) -> dict:
-    if position == -1:
-        position = runtime.queue.queue_position(job) if job.status == Status.QUEUED else None
-    if usage is _LOOK_UP:
-        usage = _usages(runtime, [job]).get(job.id)
-    return job_object(
-        job, queue_position=position, signer=runtime.signer, base_url=base_url(request),
-        url_ttl=runtime.settings.url_ttl_seconds, usage=usage if isinstance(usage, Usage) else None,
-    )
-
-
-def _usages(runtime: Runtime, jobs: list[Job]) -> dict[str, Usage]:
-    """The usage of the completed ones among ``jobs``, from their captured holds (one query)."""
-    completed = [job.id for job in jobs if job.status is Status.COMPLETED]
-    if not completed:
-        return {}
-    with runtime.db.connect().execution_options(readonly=True) as conn:
-        return captured_usage(conn, completed)
 
 
 async def poll_job(request: Request) -> JSONResponse:
@@ -77,13 +49,13 @@ async def poll_job(request: Request) -> JSONResponse:
         # authenticating may write the key's last-used time, and writes can wait for a lock.
         def slow_path() -> dict:
             account = authenticate(runtime.db, request.headers.get("authorization"))
-            return _present(request, runtime, runtime.queue.get(checked_job_id(job_id), account_id=account.id))
+            return present_job(runtime.queue.view(checked_job_id(job_id), account_id=account.id), request, runtime)
 
         return JSONResponse(await run_in_threadpool(slow_path))
     if found.key_last_used_at is None or found.db_now - found.key_last_used_at > LAST_USED_RESOLUTION_SECONDS:
         await run_in_threadpool(touch_key, runtime.db, found.key_id, last_used_at=found.key_last_used_at, now=found.db_now)
-    # Position and usage came with the query: presenting touches no database.
-    return JSONResponse(_present(request, runtime, found.job, position=found.queue_position, usage=found.usage))
+    # Position, usage and outputs came with the query: presenting touches no database.
+    return JSONResponse(present_job(found.view, request, runtime))
 
 
 POLL_ROUTE = Route("/v1/jobs/{job_id}", poll_job, methods=["GET"])
@@ -107,11 +79,8 @@ async def list_jobs(
 ) -> JSONResponse:
     def load() -> dict:
         jobs, has_more = runtime.queue.list_jobs(account.id, limit=limit, after=after)
-        usages = _usages(runtime, jobs)
-        positions = runtime.queue.queue_positions(jobs)  # one query for the page, not one per job
-        data = [
-            _present(request, runtime, job, position=positions.get(job.id), usage=usages.get(job.id)) for job in jobs
-        ]
+        # Positions, usages and outputs in a few queries for the page, not per job.
+        data = [present_job(view, request, runtime) for view in runtime.queue.views(jobs)]
         return {"object": "list", "data": data, "has_more": has_more, "last_id": jobs[-1].id if jobs else None}
 
     return JSONResponse(await run_in_threadpool(load))
@@ -132,7 +101,7 @@ async def cancel_job(job_id: JobIdPath, request: Request, runtime: RuntimeDep, a
         # A queued job's hold is released in the cancelling transaction; a running
         # job's when its worker acknowledges (or the reaper ends it).
         cancelled = runtime.queue.request_cancel(account.id, checked_job_id(job_id))
-        return _present(request, runtime, cancelled)
+        return present_job(runtime.queue.views([cancelled])[0], request, runtime)
 
     return JSONResponse(await run_in_threadpool(cancel))
 
@@ -156,12 +125,12 @@ async def job_content(
     account: CurrentAccount,
     variant: Annotated[str, Query(pattern="^(video|poster)$", description="video or poster")] = "video",
 ) -> RedirectResponse:
-    job = await run_in_threadpool(runtime.queue.get, checked_job_id(job_id), account_id=account.id)
-    if job.status != Status.COMPLETED or not job.result:
+    view = await run_in_threadpool(runtime.queue.view, checked_job_id(job_id), account_id=account.id)
+    if view.job.status != Status.COMPLETED or not view.outputs:
         raise Conflict(
-            "job_not_completed", f"job {job_id} is {job.status}; its content exists once it is completed", "job_id"
+            "job_not_completed", f"job {job_id} is {view.job.status}; its content exists once it is completed", "job_id"
         )
-    output = job.result["outputs"][0]
-    key = output["storage_key"] if variant == "video" else output["poster_key"]
+    output = view.outputs[0]
+    key = output.storage_key if variant == "video" else output.poster_key
     path, _ = runtime.signer.signed_path(key, runtime.settings.url_ttl_seconds)
     return RedirectResponse(base_url(request) + path, status_code=307)

@@ -1,0 +1,23 @@
+"""The worker: claim a job, run it, finish it; one job at a time, the engine loaded once.
+
+Read in the order a job lives:
+
+- :mod:`~happyhorse.worker.loop`: :class:`Worker`, the loop (claim → run → finish),
+  its side task and its two-phase shutdown (stop, grace, abort);
+- :mod:`~happyhorse.worker.lease`: the job's context for the engine, and the
+  watcher that heartbeats the lease and notices cancellation or its loss;
+- :mod:`~happyhorse.worker.inputs`: the job's input images;
+- :mod:`~happyhorse.worker.run`: one job's run as numbered steps (inputs, spec,
+  generate, encode, store), ending in an :class:`~happyhorse.worker.outcome.Outcome`;
+- :mod:`~happyhorse.worker.outcome`: what a run came to, written to the queue and
+  logged once by :func:`~happyhorse.worker.outcome.finish_job`;
+- :mod:`~happyhorse.worker.housekeeping`: reaping expired leases and sweeping
+  orphaned files, in a side thread, so a long job never delays them;
+- :mod:`~happyhorse.worker.thread`: :class:`WorkerThread`, the worker inside ``happyhorse serve``.
+"""
+
+from happyhorse.worker.loop import Worker
+from happyhorse.worker.outcome import STORAGE_FULL_CODE, Outcome
+from happyhorse.worker.thread import WorkerThread
+
+__all__ = ["STORAGE_FULL_CODE", "Outcome", "Worker", "WorkerThread"]
