@@ -8,18 +8,26 @@ the envelope of SPEC §6::
 ``code`` is stable (clients switch on it); ``message`` says what to change;
 ``param`` names the request field at fault, or is ``None``.
 
+Each status the API answers with is a class here, with ``status`` and
+``type`` set on the class; nothing sets them on an instance.
+
 Hierarchy (by HTTP status)::
 
-    ServiceError
-    ├── InvalidRequest        400 invalid_request_error
-    ├── AuthenticationFailed  401 authentication_error
-    ├── InsufficientCredits   402 billing_error
-    ├── Forbidden             403 permission_error
-    ├── NotFound              404 not_found_error
-    ├── Conflict              409 conflict_error
-    ├── PayloadTooLarge       413 invalid_request_error
-    ├── IdempotencyMismatch   422 invalid_request_error
-    └── RateLimited           429 rate_limit_error
+    ServiceError                500 api_error (anything unexpected: ``internal_error``)
+    ├── InvalidRequest          400 invalid_request_error
+    ├── AuthenticationFailed    401 authentication_error
+    ├── InsufficientCredits     402 billing_error
+    ├── Forbidden               403 permission_error
+    ├── NotFound                404 not_found_error
+    ├── MethodNotAllowed        405 invalid_request_error
+    ├── RequestTimeout          408 invalid_request_error
+    ├── Conflict                409 conflict_error
+    ├── PayloadTooLarge         413 invalid_request_error
+    ├── RangeNotSatisfiable     416 invalid_request_error
+    ├── IdempotencyMismatch     422 invalid_request_error
+    ├── RateLimited             429 rate_limit_error
+    ├── RequestHeadersTooLarge  431 invalid_request_error
+    └── ServiceUnavailable      503 api_error
 """
 
 from __future__ import annotations
@@ -76,6 +84,16 @@ class NotFound(ServiceError):
     type = "not_found_error"
 
 
+class MethodNotAllowed(ServiceError):
+    status = 405
+    type = "invalid_request_error"
+
+
+class RequestTimeout(ServiceError):
+    status = 408
+    type = "invalid_request_error"
+
+
 class Conflict(ServiceError):
     status = 409
     type = "conflict_error"
@@ -83,6 +101,13 @@ class Conflict(ServiceError):
 
 class PayloadTooLarge(ServiceError):
     status = 413
+    type = "invalid_request_error"
+
+
+class RangeNotSatisfiable(ServiceError):
+    """The requested byte range starts past the end of the file."""
+
+    status = 416
     type = "invalid_request_error"
 
 
@@ -94,3 +119,15 @@ class IdempotencyMismatch(ServiceError):
 class RateLimited(ServiceError):
     status = 429
     type = "rate_limit_error"
+
+
+class RequestHeadersTooLarge(ServiceError):
+    status = 431
+    type = "invalid_request_error"
+
+
+class ServiceUnavailable(ServiceError):
+    """Something the service depends on (its database) is away for now; ``Retry-After`` says when to retry."""
+
+    status = 503
+    type = "api_error"

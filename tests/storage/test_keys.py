@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from happyhorse.storage import validate_key
+from happyhorse.storage import checked_storage_key
 
 
 @pytest.mark.parametrize("key", ["outputs/job_x/video.mp4", "a", "a/b/c.d.e", "job_01jd/poster.jpg", "ünïcode/名前.mp4"])
 def test_valid_keys_pass_unchanged(key: str) -> None:
-    assert validate_key(key) == key
+    assert checked_storage_key(key) == key
 
 
 @pytest.mark.parametrize(
@@ -32,9 +32,9 @@ def test_valid_keys_pass_unchanged(key: str) -> None:
 )
 def test_unsafe_keys_are_rejected(key: str) -> None:
     with pytest.raises(ValueError):
-        validate_key(key)
+        checked_storage_key(key)
 
 
 def test_non_string_is_rejected() -> None:
     with pytest.raises(ValueError):
-        validate_key(b"a/b")  # type: ignore[arg-type]
+        checked_storage_key(b"a/b")  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from importlib.resources import files
 from fastapi import APIRouter, FastAPI
 from starlette.responses import HTMLResponse, Response
 
+from happyhorse.errors import NotFound
 from happyhorse.web.static_files import STATIC_URL
 
 ASSETS_URL = "/docs/assets"
@@ -42,7 +43,7 @@ def install(app: FastAPI) -> None:
     @router.get(ASSETS_URL + "/{name}")
     def asset(name: str) -> Response:
         if name not in _ASSETS:
-            return Response(status_code=404)
+            raise NotFound("route_not_found", f"no docs asset {name!r}; see /docs", None)
         return Response(_asset(name), media_type=_ASSETS[name],
                         headers={"Cache-Control": "public, max-age=86400"})
 

@@ -23,12 +23,28 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from happyhorse.errors import InvalidRequest, NotFound, ServiceError
+from happyhorse.errors import (
+    AuthenticationFailed,
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceError,
+    ServiceUnavailable,
+)
 
 log = logging.getLogger("happyhorse.api")
 
-_HTTP_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error", 405: "invalid_request_error",
-               409: "conflict_error", 413: "invalid_request_error", 429: "rate_limit_error"}
+# HTTPException's statuses as our classes: Starlette and FastAPI raise 400 (forms), 401, 404 and 405
+# (routing, static files). Another status needs its class in happyhorse.errors; until then 4xx is 400, 5xx 500.
+_HTTP_ERRORS: dict[int, type[ServiceError]] = {
+    error.status: error
+    for error in (InvalidRequest, AuthenticationFailed, Forbidden, MethodNotAllowed, Conflict, PayloadTooLarge,
+                  RateLimited)
+}
 
 
 def request_id_of(request: Request) -> str | None:
@@ -55,9 +71,8 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     if exc.status_code == 404:
         error: ServiceError = NotFound("route_not_found", f"no route {request.method} {request.url.path}; see /docs", None)
     else:
-        error = ServiceError("http_error", str(exc.detail), None)
-        error.status = exc.status_code
-        error.type = _HTTP_TYPES.get(exc.status_code, "invalid_request_error" if exc.status_code < 500 else "api_error")
+        fallback = InvalidRequest if exc.status_code < 500 else ServiceError
+        error = _HTTP_ERRORS.get(exc.status_code, fallback)("http_error", str(exc.detail), None)
     response = error_response(error, request)
     if exc.headers:
         response.headers.update(exc.headers)
@@ -67,11 +82,10 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable in %s %s (request %s): %s", request.method, request.url.path,
                 request_id_of(request), exc.__class__.__name__)
-    error = ServiceError(
+    error = ServiceUnavailable(
         "database_unavailable", "the service cannot reach its database right now; retry shortly", None,
         headers={"Retry-After": "2"},
     )
-    error.status = 503
     return error_response(error, request)
 
 

@@ -24,7 +24,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response, StreamingResponse
 
-from happyhorse.errors import Forbidden, NotFound, ServiceError
+from happyhorse.errors import Forbidden, NotFound, RangeNotSatisfiable
 from happyhorse.storage.base import ObjectNotFound, Storage, StoredObject
 from happyhorse.storage.signing import SignatureExpired, SignatureInvalid, UrlSigner
 
@@ -35,13 +35,6 @@ _FRESH_URL_HINT = "fetch the job again (GET /v1/jobs/{id}) or use /v1/jobs/{id}/
 MAX_RANGE_HEADER_CHARS = 200
 # Digits capped so int() never meets a pathological length.
 _MAX_RANGE_DIGITS = 19
-
-
-class RangeNotSatisfiable(ServiceError):
-    """416: the requested range starts past the end of the file."""
-
-    status = 416
-    type = "invalid_request_error"
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:

@@ -13,12 +13,7 @@ from __future__ import annotations
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from happyhorse.errors import ServiceError
-
-
-class RequestHeadersTooLarge(ServiceError):
-    status = 431
-    type = "invalid_request_error"
+from happyhorse.errors import RequestHeadersTooLarge
 
 
 def header_bytes(scope: Scope) -> int:

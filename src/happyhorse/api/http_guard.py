@@ -33,6 +33,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from happyhorse.errors import RequestHeadersTooLarge, RequestTimeout, ServiceError
+
 log = logging.getLogger("happyhorse.api")
 
 
@@ -96,9 +98,10 @@ class _ConnectionGuard:
         elif self._headers_since is not None:
             self._header_bytes += len(data)
             if self._header_bytes > self.limits.max_header_bytes:
-                self._refuse(431, "request_headers_too_large",
-                             f"this request's headers are larger than {self.limits.max_header_bytes} bytes; "
-                             "send fewer or smaller headers (cookies included)")
+                self._refuse(RequestHeadersTooLarge(
+                    "request_headers_too_large",
+                    f"this request's headers are larger than {self.limits.max_header_bytes} bytes; "
+                    "send fewer or smaller headers (cookies included)"))
                 return
         self._arm_watchdog()
 
@@ -142,8 +145,10 @@ class _ConnectionGuard:
             if self._header_bytes == 0:
                 self.transport.close()  # nothing of a request arrived: an idle connection, no answer owed
                 return
-            self._refuse(408, "request_timeout", f"this request's headers did not all arrive within "
-                                                 f"{self.limits.header_timeout_seconds:g} s; send them at once")
+            self._refuse(RequestTimeout(
+                "request_timeout",
+                f"this request's headers did not all arrive within {self.limits.header_timeout_seconds:g} s; "
+                "send them at once"))
             return
         cycle = self.cycle
         cycle.disconnected = True  # the app's receive() now reports a disconnect; its sends are dropped
@@ -151,18 +156,19 @@ class _ConnectionGuard:
         if cycle.response_started:
             self.transport.close()
             return
-        self._refuse(408, "request_timeout", f"no byte of this request's body arrived for "
-                                             f"{self.limits.body_timeout_seconds:g} s; send the body without pauses")
+        self._refuse(RequestTimeout(
+            "request_timeout",
+            f"no byte of this request's body arrived for {self.limits.body_timeout_seconds:g} s; "
+            "send the body without pauses"))
 
-    def _refuse(self, status: int, code: str, message: str) -> None:
-        """Answer ``status`` in the error envelope, outside the app, and close the connection."""
+    def _refuse(self, error: ServiceError) -> None:
+        """Answer ``error`` in the error envelope, outside the app, and close the connection."""
         request_id = "req_" + os.urandom(12).hex()
-        body = json.dumps({"error": {"type": "invalid_request_error", "code": code, "message": message,
-                                     "param": None, "request_id": request_id}}).encode()
-        lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}".encode()]
+        body = json.dumps(error.to_dict(request_id)).encode()
+        lines = [f"HTTP/1.1 {error.status} {http.HTTPStatus(error.status).phrase}".encode()]
         lines += [name + b": " + value for name, value in self.server_state.default_headers]
         lines += [b"content-type: application/json", b"content-length: " + str(len(body)).encode(),
                   b"x-request-id: " + request_id.encode(), b"connection: close"]
-        log.info("refused a connection's request: %d %s (request %s)", status, code, request_id)
+        log.info("refused a connection's request: %d %s (request %s)", error.status, error.code, request_id)
         self.transport.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
         self.transport.close()

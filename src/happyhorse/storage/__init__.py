@@ -7,7 +7,7 @@ and :class:`MemoryStorage` (the fake for tests) implement it.
 URLs that :mod:`happyhorse.api.files` serves.
 """
 
-from happyhorse.storage.base import ListedObject, ObjectNotFound, Storage, StoredObject, validate_key
+from happyhorse.storage.base import ListedObject, ObjectNotFound, Storage, StoredObject, checked_storage_key
 from happyhorse.storage.local import LocalStorage
 from happyhorse.storage.memory import MemoryStorage
 from happyhorse.storage.s3 import S3Storage, S3Unavailable
@@ -31,5 +31,5 @@ __all__ = [
     "Storage",
     "StoredObject",
     "UrlSigner",
-    "validate_key",
+    "checked_storage_key",
 ]

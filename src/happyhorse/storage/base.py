@@ -2,7 +2,7 @@
 
 A store maps *keys* to immutable-in-practice objects with a content type.
 Keys are relative POSIX paths such as ``"outputs/job_x/video.mp4"``; every
-store validates them the same way (:func:`validate_key`), so a key that is
+store validates them the same way (:func:`checked_storage_key`), so a key that is
 safe for one backend is safe for all of them.
 
 Implementations: :class:`~happyhorse.storage.local.LocalStorage` (a directory,
@@ -60,7 +60,7 @@ class ListedObject:
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def validate_key(key: str) -> str:
+def checked_storage_key(key: str) -> str:
     """Return ``key`` unchanged if it is a safe relative POSIX path, else raise ``ValueError``.
 
     Rejected: empty keys, absolute paths, backslashes, control characters,
@@ -87,7 +87,7 @@ def validate_key(key: str) -> str:
     return key
 
 
-def validate_prefix(prefix: str) -> str:
+def checked_storage_prefix(prefix: str) -> str:
     """Return ``prefix`` unchanged if some valid key could start with it, else raise ``ValueError``.
 
     ``""`` (everything) and prefixes ending in ``/`` (a "folder") are allowed;
@@ -97,7 +97,7 @@ def validate_prefix(prefix: str) -> str:
     if not isinstance(prefix, str):
         raise ValueError("storage prefix must be a string")
     if prefix:
-        validate_key(prefix[:-1] if prefix.endswith("/") else prefix)
+        checked_storage_key(prefix[:-1] if prefix.endswith("/") else prefix)
     return prefix
 
 

@@ -4,7 +4,7 @@
 other tools (and :meth:`LocalStorage.local_path`) can read it directly. Its
 content type lives in a hidden sidecar next to it,
 ``<root>/outputs/job_x/.video.mp4.content-type``; hidden names cannot clash
-with keys because :func:`~happyhorse.storage.base.validate_key` forbids
+with keys because :func:`~happyhorse.storage.base.checked_storage_key` forbids
 segments that start with a dot. Folders exist only while they hold
 something: deleting the last object in one removes it (and any parents it
 leaves empty).
@@ -29,8 +29,8 @@ from happyhorse.storage.base import (
     StoredObject,
     check_content_type,
     check_range,
-    validate_key,
-    validate_prefix,
+    checked_storage_key,
+    checked_storage_prefix,
 )
 
 _SIDECAR_SUFFIX = ".content-type"
@@ -136,7 +136,7 @@ class LocalStorage:
         return path
 
     def list_objects(self, prefix: str, *, start_after: str | None = None) -> Iterator[ListedObject]:
-        folder, _, partial = validate_prefix(prefix).rpartition("/")
+        folder, _, partial = checked_storage_prefix(prefix).rpartition("/")
         start = self.root.joinpath(*folder.split("/")) if folder else self.root
         return _walk(start, f"{folder}/" if folder else "", partial, start_after)
 
@@ -153,7 +153,7 @@ class LocalStorage:
         """
         if prefix and not prefix.endswith("/"):
             raise ValueError(f"debris is listed by folder: the prefix must end with '/', got {prefix!r}")
-        validate_prefix(prefix)
+        checked_storage_prefix(prefix)
         start = self.root.joinpath(*prefix[:-1].split("/")) if prefix else self.root
         found: list[str] = []
         for folder, _, names in os.walk(start):
@@ -180,7 +180,7 @@ class LocalStorage:
     # -- helpers ---------------------------------------------------------
 
     def _path(self, key: str) -> Path:
-        return self.root.joinpath(*validate_key(key).split("/"))
+        return self.root.joinpath(*checked_storage_key(key).split("/"))
 
     @staticmethod
     def _stat_file(key: str, path: Path) -> os.stat_result:
@@ -260,7 +260,7 @@ def _walk(folder: Path, key_prefix: str, partial: str, start_after: str | None) 
         if start_after is not None and key <= start_after:
             continue
         try:
-            validate_key(key)
+            checked_storage_key(key)
             st = entry.stat()
         except (ValueError, FileNotFoundError):
             continue  # a name no key can have, or deleted while we listed

@@ -15,8 +15,8 @@ from happyhorse.storage.base import (
     StoredObject,
     check_content_type,
     check_range,
-    validate_key,
-    validate_prefix,
+    checked_storage_key,
+    checked_storage_prefix,
 )
 
 
@@ -36,11 +36,11 @@ class MemoryStorage:
         self._lock = threading.Lock()
 
     def put_file(self, key: str, src_path: Path, content_type: str) -> StoredObject:
-        validate_key(key)
+        checked_storage_key(key)
         return self.put_bytes(key, Path(src_path).read_bytes(), content_type)
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> StoredObject:
-        validate_key(key)
+        checked_storage_key(key)
         check_content_type(content_type)
         data = bytes(data)
         # A content hash: the same bytes give the same ETag, any change gives another.
@@ -61,12 +61,12 @@ class MemoryStorage:
         return self._get(key)[1].bytes
 
     def exists(self, key: str) -> bool:
-        validate_key(key)
+        checked_storage_key(key)
         with self._lock:
             return key in self._objects
 
     def delete(self, key: str) -> None:
-        validate_key(key)
+        checked_storage_key(key)
         with self._lock:
             self._objects.pop(key, None)
             self._modified.pop(key, None)
@@ -81,7 +81,7 @@ class MemoryStorage:
         return None
 
     def list_objects(self, prefix: str, *, start_after: str | None = None) -> Iterator[ListedObject]:
-        validate_prefix(prefix)
+        checked_storage_prefix(prefix)
         with self._lock:
             listed = [
                 ListedObject(key=key, bytes=info.bytes, modified_at=self._modified[key])
@@ -96,7 +96,7 @@ class MemoryStorage:
             return sorted(self._objects)
 
     def _get(self, key: str) -> tuple[bytes, StoredObject]:
-        validate_key(key)
+        checked_storage_key(key)
         with self._lock:
             try:
                 return self._objects[key]

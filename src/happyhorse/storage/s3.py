@@ -32,8 +32,8 @@ from happyhorse.storage.base import (
     ObjectNotFound,
     StoredObject,
     check_content_type,
-    validate_key,
-    validate_prefix,
+    checked_storage_key,
+    checked_storage_prefix,
 )
 
 INSTALL_HINT = "pip install 'happyhorse[s3]'"
@@ -185,14 +185,14 @@ class S3Storage:
         return None
 
     def list_objects(self, prefix: str, *, start_after: str | None = None) -> Iterator[ListedObject]:
-        validate_prefix(prefix)
+        checked_storage_prefix(prefix)
         return self._list(prefix, start_after)
 
     # -- helpers ---------------------------------------------------------
 
     def _name(self, key: str) -> str:
         """The S3 key for ``key`` (validated)."""
-        return self.prefix + validate_key(key)
+        return self.prefix + checked_storage_key(key)
 
     def _head(self, key: str) -> dict:
         return self._call(key, self._client.head_object, Bucket=self.bucket, Key=self._name(key))
@@ -218,7 +218,7 @@ class S3Storage:
             for item in page.get("Contents", ()):
                 key = item["Key"][len(self.prefix) :]
                 try:
-                    validate_key(key)
+                    checked_storage_key(key)
                 except ValueError:
                     continue  # a "folder/" marker or a name no key can have: not ours
                 yield ListedObject(key=key, bytes=int(item["Size"]), modified_at=item["LastModified"].timestamp())
@@ -250,7 +250,7 @@ def s3_folder(prefix: str) -> str:
     if not bare:
         return ""
     try:
-        validate_key(bare)
+        checked_storage_key(bare)
     except ValueError as exc:
         raise ValueError(f"invalid S3 prefix {prefix!r}: {exc}") from None
     return f"{bare}/"

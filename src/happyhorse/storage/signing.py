@@ -19,7 +19,7 @@ import re
 import time
 from urllib.parse import quote
 
-from happyhorse.storage.base import validate_key
+from happyhorse.storage.base import checked_storage_key
 
 FILES_PREFIX = "/files/"
 """Where the files router serves signed keys."""
@@ -62,7 +62,7 @@ class UrlSigner:
 
     def sign(self, key: str, *, expires_at: int) -> str:
         """The query string ``"expires=<expires_at>&sig=<sig>"`` that makes ``key`` readable until ``expires_at``."""
-        validate_key(key)
+        checked_storage_key(key)
         expires_at = int(expires_at)
         return f"expires={expires_at}&sig={self._signature(key, expires_at)}"
 
@@ -90,7 +90,7 @@ class UrlSigner:
             raise SignatureInvalid("the URL's expiry is malformed")
         expires_at = int(expires_text)
         try:
-            validate_key(key)
+            checked_storage_key(key)
         except ValueError:
             raise SignatureInvalid("the URL names an invalid key") from None
         expected = self._signature(key, expires_at).encode("ascii")

@@ -38,17 +38,19 @@ def job_id_of(job: Job | str) -> str:
     return job.job_id if isinstance(job, Job) else job
 
 
-def has_ended(job: Job) -> bool:
-    """True when ``job`` is ``completed``; raises when it ended otherwise; False while it goes on."""
+def completed_or_raise(job: Job) -> Job:
+    """``job`` if it ``completed``; JobFailedError or JobCancelledError if it ended otherwise.
+
+    For a job that has ended (:attr:`Job.is_terminal`): one still going on is a ValueError."""
     match job.status:
-        case "queued" | "running":
-            return False
         case "completed":
-            return True
+            return job
         case "failed":
             raise JobFailedError(job)
         case "cancelled":
             raise JobCancelledError(job)
+        case "queued" | "running":
+            raise ValueError(f"job {job.job_id} has not ended: it is {job.status}")
         case _:
             assert_never(job.status)
 
@@ -123,8 +125,8 @@ class Jobs(SyncAPIResource):
             if on_progress is not None and _changed(last_seen, current):
                 on_progress(current)
             last_seen = current
-            if has_ended(current):
-                return current
+            if current.is_terminal:
+                return completed_or_raise(current)
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -198,8 +200,8 @@ class AsyncJobs(AsyncAPIResource):
                 if inspect.isawaitable(outcome):
                     await outcome
             last_seen = current
-            if has_ended(current):
-                return current
+            if current.is_terminal:
+                return completed_or_raise(current)
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
