@@ -60,10 +60,10 @@ class JobContext:
 class LeaseWatcher:
     """Side task of one job: heartbeats the lease and watches for cancel or loss."""
 
-    def __init__(self, queue: JobQueue, settings: Settings, lease: ClaimedJob, ctx: JobContext) -> None:
-        self.queue, self.settings, self.lease, self.ctx = queue, settings, lease, ctx
+    def __init__(self, queue: JobQueue, settings: Settings, claimed: ClaimedJob, ctx: JobContext) -> None:
+        self.queue, self.settings, self.claimed, self.ctx = queue, settings, claimed, ctx
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{lease.job.id}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"lease-{claimed.job.id}", daemon=True)
 
     def __enter__(self) -> LeaseWatcher:
         self._thread.start()
@@ -82,26 +82,26 @@ class LeaseWatcher:
             try:
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + settings.heartbeat_seconds
-                    beat = self.queue.heartbeat(self.lease, lease_seconds=settings.lease_seconds)
+                    beat = self.queue.heartbeat(self.claimed, lease_seconds=settings.lease_seconds)
                     alive, cancel = beat.alive, beat.cancel_requested
                     if alive:
                         extended_at = time.monotonic()
                 else:
-                    alive, cancel = self.queue.lease_state(self.lease)
+                    alive, cancel = self.queue.lease_state(self.claimed)
                 failures = 0
             except Exception as exc:
                 # A database hiccup: keep trying until the lease would expire anyway
                 # (one traceback per streak: the watcher looks four times a second).
                 failures += 1
                 if failures == 1:
-                    log.warning("heartbeat for %s failed", self.lease.job.id, exc_info=True)
+                    log.warning("heartbeat for %s failed", self.claimed.job.id, exc_info=True)
                 else:
-                    log.debug("heartbeat for %s failed again: %s", self.lease.job.id, first_line(exc))
+                    log.debug("heartbeat for %s failed again: %s", self.claimed.job.id, first_line(exc))
                 alive, cancel = True, False
             if time.monotonic() - extended_at >= settings.lease_seconds:
                 # Heartbeats kept failing for a whole lease: the lease is gone by now
                 # (the reaper may hand the job to another worker), so stop working on it.
-                log.error("job %s: no heartbeat for %.0fs; giving it up", self.lease.job.id, settings.lease_seconds)
+                log.error("job %s: no heartbeat for %.0fs; giving it up", self.claimed.job.id, settings.lease_seconds)
                 alive = False
             if cancel:
                 self.ctx.cancel_requested.set()

@@ -65,15 +65,15 @@ class Worker:
         failures = 0  # in a row: the back-off grows with them, and only the first gets a traceback
         while not self.stop.is_set():
             try:
-                lease = self.runtime.queue.claim_next(
+                claimed = self.runtime.queue.claim_next(
                     self.worker_id, lease_seconds=settings.lease_seconds, engine=self.engine.name,
                     max_running_per_account=settings.max_running_jobs_per_account,
                 )
                 failures = 0
-                if lease is None:
+                if claimed is None:
                     self.runtime.queue.wait_for_work(timeout=0.5)
                     continue
-                self.run_job(lease)
+                self.run_job(claimed)
             except Exception as exc:
                 # A database or storage outage (a PostgreSQL restart) must not end the
                 # worker: back off and retry until it is over. A job it was finishing
@@ -87,20 +87,20 @@ class Worker:
                                 failures, first_line(exc), delay)
                 self.stop.wait(delay)
 
-    def run_job(self, lease: ClaimedJob) -> Ending:
+    def run_job(self, claimed: ClaimedJob) -> Ending:
         """Run one claimed job to its end and write that end; returns how it ended."""
         queue, started = self.runtime.queue, time.monotonic()
         ctx = JobContext(
-            log=log.getChild(lease.job.id),
-            write_progress=lambda percent: queue.report_progress(lease, percent),
+            log=log.getChild(claimed.job.id),
+            write_progress=lambda percent: queue.report_progress(claimed, percent),
             abort=self.abort,
         )
-        workdir = Path(tempfile.mkdtemp(prefix=f"{lease.job.id}-", dir=self._tmp_dir()))
-        self._running = lease
+        workdir = Path(tempfile.mkdtemp(prefix=f"{claimed.job.id}-", dir=self._tmp_dir()))
+        self._running = claimed
         try:
-            with LeaseWatcher(queue, self.runtime.settings, lease, ctx):
-                outcome = run_job(self.runtime, self.engine, lease, ctx, workdir)
-                return finish_job(queue, self.runtime.storage, lease, outcome, engine=self.engine.name,
+            with LeaseWatcher(queue, self.runtime.settings, claimed, ctx):
+                outcome = run_job(self.runtime, self.engine, claimed, ctx, workdir)
+                return finish_job(queue, self.runtime.storage, claimed, outcome, engine=self.engine.name,
                                   seconds=time.monotonic() - started)
         finally:
             self._running = None

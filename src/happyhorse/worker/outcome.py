@@ -71,34 +71,34 @@ CANCELLED, RELEASED, LOST = Outcome(Ending.CANCELLED), Outcome(Ending.RELEASED),
 
 
 def finish_job(
-    queue: JobQueue, storage: Storage, lease: ClaimedJob, outcome: Outcome, *, engine: str, seconds: float
+    queue: JobQueue, storage: Storage, claimed: ClaimedJob, outcome: Outcome, *, engine: str, seconds: float
 ) -> Ending:
     """Write ``outcome`` if the lease still allows it; returns how the job really ended
     (``lost`` when the write was fenced out). Logs the job's end once."""
-    ending = _write(queue, storage, lease, outcome, engine)
+    ending = _write(queue, storage, claimed, outcome, engine)
     shown = str(outcome) if ending is outcome.ending else ending.value
-    log.info("job %s %s in %.2fs (attempt %d)", lease.job.id, shown, seconds, lease.job.attempt)
+    log.info("job %s %s in %.2fs (attempt %d)", claimed.job.id, shown, seconds, claimed.job.attempt)
     return ending
 
 
-def _write(queue: JobQueue, storage: Storage, lease: ClaimedJob, outcome: Outcome, engine: str) -> Ending:
+def _write(queue: JobQueue, storage: Storage, claimed: ClaimedJob, outcome: Outcome, engine: str) -> Ending:
     match outcome.ending:
         case Ending.COMPLETED:
             assert outcome.stored is not None
-            if queue.complete(lease, result=outcome.stored.result, outputs=outcome.stored.rows, engine=engine):
+            if queue.complete(claimed, result=outcome.stored.result, outputs=outcome.stored.rows, engine=engine):
                 return Ending.COMPLETED
             # We lost the job while finishing: drop our output, charge nothing.
             for key in outcome.stored.keys:
                 storage.delete(key)
             return Ending.LOST
         case Ending.FAILED:
-            written = queue.fail(lease, code=str(outcome.code), message=str(outcome.message))
+            written = queue.fail(claimed, code=str(outcome.code), message=str(outcome.message))
         case Ending.CANCELLED:
-            written = queue.acknowledge_cancel(lease)
+            written = queue.acknowledge_cancel(claimed)
         case Ending.RELEASED:
             # Requeued, the hold stays pending for the next attempt (the queue ends it
             # cancelled instead if a cancel came in meanwhile).
-            written = queue.release(lease)
+            written = queue.release(claimed)
         case Ending.LOST:
             written = False
     return outcome.ending if written else Ending.LOST

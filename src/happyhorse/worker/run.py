@@ -33,9 +33,9 @@ log = logging.getLogger("happyhorse.worker")
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
-def run_job(runtime: Runtime, engine: Engine, lease: ClaimedJob, ctx: JobContext, workdir: Path) -> Outcome:
+def run_job(runtime: Runtime, engine: Engine, claimed: ClaimedJob, ctx: JobContext, workdir: Path) -> Outcome:
     """Run one claimed job in ``workdir`` (the caller makes and removes it)."""
-    job = lease.job
+    job = claimed.job
     try:
         # 1. Inputs: the job's images, read from storage and checked again.
         images = load_inputs(runtime, job)
@@ -57,7 +57,7 @@ def run_job(runtime: Runtime, engine: Engine, lease: ClaimedJob, ctx: JobContext
         return stopped(ctx)
     # 5. Store: the video and its poster, under a key of this attempt.
     try:
-        return Outcome.completed(store_outputs(runtime.storage, lease, spec, encoded, workdir))
+        return Outcome.completed(store_outputs(runtime.storage, claimed, spec, encoded, workdir))
     except OSError as exc:
         if exc.errno not in _DISK_FULL:
             raise  # other storage faults: the lease lapses and the job is retried elsewhere
@@ -95,13 +95,13 @@ def spec_for(request: JobRequest, images: list[np.ndarray], engine_name: str) ->
 
 
 def store_outputs(
-    storage: Storage, lease: ClaimedJob, spec: GenerationSpec, encoded: EncodedVideo, workdir: Path
+    storage: Storage, claimed: ClaimedJob, spec: GenerationSpec, encoded: EncodedVideo, workdir: Path
 ) -> StoredVideo:
     """Put the video and poster in storage; the ``outputs`` rows that record them are the
     one record of a job's outputs (the job's ``result`` keeps its seed and aspect ratio)."""
-    job = lease.job
+    job = claimed.job
     # A key per attempt: a worker that lost its lease never overwrites the winner's files.
-    prefix = f"outputs/{job.id}/{lease.lease_token}"
+    prefix = f"outputs/{job.id}/{claimed.lease_token}"
     video = storage.put_file(f"{prefix}/video.mp4", workdir / "video.mp4", "video/mp4")
     try:
         poster = storage.put_file(f"{prefix}/poster.jpg", workdir / "poster.jpg", "image/jpeg")
