@@ -16,25 +16,42 @@ def default_data_dir() -> Path:
 
 @dataclass
 class Settings:
+    """What one API or worker process runs with.
+
+    The docstring under a field is also the ``--help`` of the command-line option
+    that sets it (``cli/options``), so it is written for operators: plain words,
+    "unset" for ``None``, and no default (``--help`` adds the one read from here).
+    """
+
     data_dir: Path = field(default_factory=default_data_dir)
+    """Where the database (SQLite), files and keys live."""
     database_url: str | None = None
-    """SQLite or PostgreSQL URL; ``None`` means ``<data_dir>/happyhorse.db``."""
+    """``sqlite:///path`` or ``postgresql://user@host/db``; unset: SQLite in the data dir
+    (``<data_dir>/happyhorse.db``)."""
+    host: str = "127.0.0.1"
+    """Interface the API listens on."""
+    port: int = 8000
+    """Port the API listens on."""
     public_base_url: str | None = None
-    """How clients reach the API (for signed output URLs); ``None`` uses the request's own base URL."""
+    """Base URL clients use to reach the API (for signed output URLs); unset: each request's own base URL."""
     signing_secret: str | None = None
     """HMAC key for signed file URLs; ``None`` means one kept in ``<data_dir>/signing-secret``."""
     url_ttl_seconds: int = 24 * 3600
     storage: str = "local"
-    """Where outputs and uploads live: ``local`` (files under :attr:`files_dir`) or ``s3`` (the bucket below)."""
+    """Where outputs and uploads live: ``local`` (files in the data dir) or ``s3`` (a bucket every API and
+    worker host shares)."""
     s3_bucket: str | None = None
-    """The bucket, with ``storage="s3"``; every API and worker process of a deployment names the same one."""
+    """The bucket, with storage ``s3`` (checked at startup); every API and worker process of a deployment
+    names the same one. Credentials: boto3's usual chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``,
+    ``AWS_PROFILE``, an instance role)."""
     s3_prefix: str = ""
-    """A folder inside the bucket to keep everything under (``""``: the bucket's top level)."""
+    """A folder of the bucket to keep everything under; empty: the bucket's top level."""
     s3_endpoint_url: str | None = None
-    """An S3-compatible endpoint (MinIO, R2...); ``None`` means AWS. Credentials come from boto3's usual chain."""
+    """An S3-compatible endpoint (MinIO, Cloudflare R2...); unset: AWS."""
     s3_region: str | None = None
-    """The bucket's region; ``None`` leaves it to boto3 (``AWS_DEFAULT_REGION``, the profile...)."""
+    """The bucket's region; unset: boto3's (``AWS_DEFAULT_REGION``, the profile...)."""
     engine: str = "preview"
+    """Engine that generates: ``preview`` (procedural, CPU) or ``ltx2``."""
     engine_options: dict[str, Any] = field(default_factory=dict)
     """Options the worker builds its engine with (``ltx2``: ``weights``, ``device``, ``steps``...)."""
     allow_private_fetch: bool = False
@@ -51,9 +68,9 @@ class Settings:
     """Submits that may fetch image URLs at once in one API process (all accounts), kept well under
     the API's 40 worker threads; more is a 429 ``too_many_fetches``. 0: no cap."""
     max_image_bytes: int = 10 * 1024 * 1024
-    """Largest accepted image (upload, data URI or fetched URL); larger is a 413."""
+    """Largest accepted image in bytes (upload, data URI or fetched URL); larger is a 413."""
     max_body_bytes: int = 100 * 1024 * 1024
-    """Largest accepted submit body; larger is a 413."""
+    """Largest accepted submit body in bytes; larger is a 413."""
     rate_limit_per_second: float = 100.0
     """Requests per second each API key may make to ``/v1`` (token bucket, per API process); 0 turns it off."""
     rate_limit_burst: int = 500
@@ -69,8 +86,10 @@ class Settings:
     heartbeat_seconds: float = 10.0
     max_attempts: int = 3
     shutdown_grace_seconds: float = 30.0
+    """Seconds a running job may take to finish after SIGTERM before the worker puts it back in the queue."""
     storage_sweep_interval_seconds: float = 300.0
-    """How often each worker deletes a batch of orphaned files (see :mod:`happyhorse.storage.sweep`); 0: never."""
+    """How often each worker deletes a batch of orphaned files (``happyhorse storage sweep`` deletes them all
+    at once); 0: never."""
     storage_sweep_grace_seconds: float = 3600.0
     """How long a job must have ended (an upload must have been stored) before its orphaned files are deleted."""
     upload_ttl_seconds: float = 24 * 3600.0
@@ -81,25 +100,27 @@ class Settings:
     allow_signup: bool = True
     """Let anyone create an account from the web sign-up page (``--no-signup`` turns it off)."""
     signup_credit_usd: Decimal = Decimal(0)
-    """Credit granted to each account created by web sign-up: none unless the operator asks
-    (``--signup-credit``), under ``serve`` too (its own ``dev`` account gets its grant regardless)."""
+    """Credit (USD) granted to each account created by web sign-up: none unless the operator asks, under
+    ``serve`` too (its own ``dev`` account gets its grant regardless)."""
     signup_limit_per_hour: int = 5
     """Accounts web sign-up may create per hour from one client address (an IPv6 client: its /64),
     per API process; past it ``POST /signup`` is a 429 with ``Retry-After``. 0: no limit."""
     session_ttl_seconds: int = 14 * 24 * 3600
     """How long a dashboard sign-in lasts."""
     max_header_bytes: int = 32 * 1024
-    """Largest request line target plus headers (cookies included); more is a 431 (see ``api.http_guard``)."""
+    """Largest request target plus headers in bytes, cookies included; more is a 431."""
     header_timeout_seconds: float = 10.0
     """A request's headers must all arrive within this many seconds, else 408 and the connection closes."""
     body_timeout_seconds: float = 30.0
     """A request body that sends no byte for this many seconds ends with a 408 (or a closed connection)."""
     trusted_proxies: tuple[str, ...] = ()
-    """Addresses (or networks) of reverse proxies whose ``X-Forwarded-For``/``-Proto`` are believed; none
-    by default, so a client can never choose the address the sign-in and sign-up limits see."""
+    """Reverse proxies whose ``X-Forwarded-For``/``-Proto`` are believed: addresses or networks
+    (``10.0.0.0/8``), comma-separated on the command line. None by default, not even 127.0.0.1, so a client
+    can never choose the address the sign-in and sign-up limits see."""
     allowed_hosts: tuple[str, ...] | None = None
-    """``Host`` headers the server answers (see ``api.allowed_hosts``); ``None`` checks nothing (the library
-    default); ``serve`` and ``api`` always set a list."""
+    """``Host`` headers to answer, comma-separated on the command line; ``.example.com`` allows its
+    subdomains, ``*`` any. Unset: ``serve`` and ``api`` answer the public URL's host, the bind address (this
+    machine's names when bound to every interface) and localhost; a library caller checks nothing."""
 
     @property
     def resolved_database_url(self) -> str:

@@ -5,66 +5,24 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import threading
 
 import typer
 
 from happyhorse.cli.options import (
-    AllowedHosts,
-    AllowPrivateFetch,
-    AllowSignup,
-    AttentionBackend,
-    BodyTimeout,
-    Cache,
-    Compile,
-    CpuOffload,
-    DataDir,
-    DatabaseUrl,
-    Device,
-    Dtype,
-    Engine,
-    Guidance,
-    HeaderTimeout,
-    Host,
-    IcLora,
-    MaxBodyBytes,
-    MaxHeaderBytes,
-    MaxImageBytes,
-    MaxStoredUploadBytes,
-    MaxQueuedJobs,
-    MaxRunningJobs,
-    MaxStreamsPerKey,
-    MaxUrlFetches,
-    MaxUrlFetchesPerAccount,
-    Port,
-    Profile,
-    PublicUrl,
-    RateLimit,
-    RateLimitBurst,
-    S3Bucket,
-    S3EndpointUrl,
-    S3Prefix,
-    S3Region,
-    Scale,
-    SignupCredit,
-    SignupLimit,
-    Steps,
-    StorageKind,
-    SweepGrace,
-    SweepInterval,
-    UploadTtl,
-    TrustedProxies,
-    VaeTiling,
-    Weights,
-    default_dir,
-    engine_options,
-    http_edge,
-    limits,
-    make_settings,
-    signup_credit,
-    storage_settings,
-    sweep_settings,
+    DATABASE,
+    ENGINE,
+    FETCH,
+    HTTP,
+    LIMITS,
+    LISTEN,
+    LTX2,
+    SHUTDOWN,
+    SIGNUP,
+    STORAGE,
+    SWEEP,
+    with_settings,
 )
+from happyhorse.settings import Settings
 
 
 def register(app: typer.Typer) -> None:
@@ -73,54 +31,8 @@ def register(app: typer.Typer) -> None:
     app.command()(worker)
 
 
-def serve(
-    host: Host = "127.0.0.1",
-    port: Port = 8000,
-    data_dir: DataDir = default_dir(),
-    database_url: DatabaseUrl = None,
-    engine: Engine = "preview",
-    public_url: PublicUrl = None,
-    allow_private_fetch: AllowPrivateFetch = False,
-    weights: Weights = None,
-    device: Device = None,
-    dtype: Dtype = None,
-    profile: Profile = None,
-    steps: Steps = None,
-    guidance: Guidance = None,
-    cpu_offload: CpuOffload = None,
-    vae_tiling: VaeTiling = False,
-    attention_backend: AttentionBackend = None,
-    cache: Cache = None,
-    compile: Compile = False,
-    scale: Scale = None,
-    ic_lora: IcLora = None,
-    signup: AllowSignup = True,
-    signup_credit_usd: SignupCredit = "0",
-    signup_limit: SignupLimit = 5,
-    rate_limit: RateLimit = None,
-    rate_limit_burst: RateLimitBurst = None,
-    max_streams_per_key: MaxStreamsPerKey = None,
-    max_queued_jobs: MaxQueuedJobs = None,
-    max_running_jobs: MaxRunningJobs = None,
-    max_body_bytes: MaxBodyBytes = None,
-    max_image_bytes: MaxImageBytes = None,
-    max_stored_upload_bytes: MaxStoredUploadBytes = None,
-    max_url_fetches_per_account: MaxUrlFetchesPerAccount = None,
-    max_url_fetches: MaxUrlFetches = None,
-    sweep_interval: SweepInterval = None,
-    sweep_grace: SweepGrace = None,
-    upload_ttl: UploadTtl = None,
-    storage: StorageKind = None,
-    s3_bucket: S3Bucket = None,
-    s3_prefix: S3Prefix = None,
-    s3_endpoint_url: S3EndpointUrl = None,
-    s3_region: S3Region = None,
-    max_header_bytes: MaxHeaderBytes = None,
-    header_timeout: HeaderTimeout = None,
-    body_timeout: BodyTimeout = None,
-    trusted_proxies: TrustedProxies = None,
-    allowed_hosts: AllowedHosts = None,
-) -> None:
+@with_settings(LISTEN, DATABASE, ENGINE, FETCH, SIGNUP, LTX2, LIMITS, SWEEP, STORAGE, HTTP)
+def serve(settings: Settings) -> None:
     """Run everything in one process: the API, one worker, SQLite and (unless --storage s3) local files."""
     from happyhorse.app import create_app
     from happyhorse.cli.bootstrap import DEV_CREDIT, ensure_dev_key
@@ -128,27 +40,9 @@ def serve(
     from happyhorse.worker import Worker, WorkerThread
 
     _configure_logging()
-    options = engine_options(
-        weights=weights, device=device, dtype=dtype, profile=profile, steps=steps, guidance=guidance,
-        cpu_offload=cpu_offload, vae_tiling=vae_tiling, attention_backend=attention_backend, cache=cache,
-        compile=compile, scale=scale, ic_lora=ic_lora,
-    )
-    where = storage_settings(storage=storage, bucket=s3_bucket, prefix=s3_prefix, endpoint_url=s3_endpoint_url,
-                             region=s3_region)  # a bad option exits before the engine loads
-    the_engine = _load_engine_or_exit(engine, options)
-    settings = make_settings(
-        data_dir, database_url, engine=engine, engine_options=options, public_base_url=public_url,
-        allow_private_fetch=allow_private_fetch, allow_signup=signup,
-        signup_credit_usd=signup_credit(signup_credit_usd), signup_limit_per_hour=signup_limit,
-        **limits(rate_limit=rate_limit, rate_limit_burst=rate_limit_burst, max_streams=max_streams_per_key,
-                 max_queued_jobs=max_queued_jobs, max_running_jobs=max_running_jobs, max_body_bytes=max_body_bytes,
-                 max_image_bytes=max_image_bytes, max_stored_upload_bytes=max_stored_upload_bytes,
-                 max_url_fetches_per_account=max_url_fetches_per_account, max_url_fetches=max_url_fetches),
-        **sweep_settings(interval=sweep_interval, grace=sweep_grace, upload_ttl=upload_ttl),
-        **where,
-        **http_edge(host=host, public_url=public_url, max_header_bytes=max_header_bytes, header_timeout=header_timeout,
-                    body_timeout=body_timeout, trusted_proxies=trusted_proxies, allowed_hosts=allowed_hosts),
-    )
+    # Options were all checked as the settings were built: a bad one has exited before the engine loads.
+    the_engine = _load_engine_or_exit(settings.engine, settings.engine_options)
+    host, port, engine = settings.host, settings.port, settings.engine
     runtime = open_runtime_or_exit(settings)
     ensure_dev_key(runtime, echo=typer.echo)
     ensure_dev_user(runtime, f"http://{host}:{port}", echo=typer.echo)
@@ -158,108 +52,27 @@ def serve(
     _run_uvicorn(create_app(runtime, worker=worker_thread), host, port, settings)
 
 
-def api(
-    host: Host = "127.0.0.1",
-    port: Port = 8000,
-    data_dir: DataDir = default_dir(),
-    database_url: DatabaseUrl = None,
-    engine: Engine = "preview",
-    public_url: PublicUrl = None,
-    allow_private_fetch: AllowPrivateFetch = False,
-    signup: AllowSignup = True,
-    signup_credit_usd: SignupCredit = "0",
-    signup_limit: SignupLimit = 5,
-    rate_limit: RateLimit = None,
-    rate_limit_burst: RateLimitBurst = None,
-    max_streams_per_key: MaxStreamsPerKey = None,
-    max_queued_jobs: MaxQueuedJobs = None,
-    max_body_bytes: MaxBodyBytes = None,
-    max_image_bytes: MaxImageBytes = None,
-    max_stored_upload_bytes: MaxStoredUploadBytes = None,
-    max_url_fetches_per_account: MaxUrlFetchesPerAccount = None,
-    max_url_fetches: MaxUrlFetches = None,
-    storage: StorageKind = None,
-    s3_bucket: S3Bucket = None,
-    s3_prefix: S3Prefix = None,
-    s3_endpoint_url: S3EndpointUrl = None,
-    s3_region: S3Region = None,
-    max_header_bytes: MaxHeaderBytes = None,
-    header_timeout: HeaderTimeout = None,
-    body_timeout: BodyTimeout = None,
-    trusted_proxies: TrustedProxies = None,
-    allowed_hosts: AllowedHosts = None,
-) -> None:
+# The API fetches image URLs at submit (FETCH); it runs no engine, but names it on the model card (ENGINE).
+@with_settings(LISTEN, DATABASE, ENGINE, FETCH, SIGNUP, LIMITS.without("max_running_jobs"), STORAGE, HTTP)
+def api(settings: Settings) -> None:
     """Run only the API (workers run separately against the same --database-url)."""
     from happyhorse.app import create_app
 
     _configure_logging()
-    settings = make_settings(data_dir, database_url, engine=engine, public_base_url=public_url, allow_signup=signup,
-                             allow_private_fetch=allow_private_fetch,  # image URLs are fetched at submit
-                             signup_credit_usd=signup_credit(signup_credit_usd), signup_limit_per_hour=signup_limit,
-                             **limits(rate_limit=rate_limit, rate_limit_burst=rate_limit_burst,
-                                      max_streams=max_streams_per_key,
-                                      max_queued_jobs=max_queued_jobs, max_body_bytes=max_body_bytes,
-                                      max_image_bytes=max_image_bytes,
-                                      max_stored_upload_bytes=max_stored_upload_bytes,
-                                      max_url_fetches_per_account=max_url_fetches_per_account,
-                                      max_url_fetches=max_url_fetches),
-                             **storage_settings(storage=storage, bucket=s3_bucket, prefix=s3_prefix,
-                                                endpoint_url=s3_endpoint_url, region=s3_region),
-                             **http_edge(host=host, public_url=public_url, max_header_bytes=max_header_bytes,
-                                         header_timeout=header_timeout, body_timeout=body_timeout,
-                                         trusted_proxies=trusted_proxies, allowed_hosts=allowed_hosts))
-    _run_uvicorn(create_app(open_runtime_or_exit(settings)), host, port, settings)
+    _run_uvicorn(create_app(open_runtime_or_exit(settings)), settings.host, settings.port, settings)
 
 
-def worker(
-    data_dir: DataDir = default_dir(),
-    database_url: DatabaseUrl = None,
-    engine: Engine = "preview",
-    allow_private_fetch: AllowPrivateFetch = False,
-    grace: float = typer.Option(30.0, help="Seconds a running job may take to finish after SIGTERM."),
-    weights: Weights = None,
-    device: Device = None,
-    dtype: Dtype = None,
-    profile: Profile = None,
-    steps: Steps = None,
-    guidance: Guidance = None,
-    cpu_offload: CpuOffload = None,
-    vae_tiling: VaeTiling = False,
-    attention_backend: AttentionBackend = None,
-    cache: Cache = None,
-    compile: Compile = False,
-    scale: Scale = None,
-    ic_lora: IcLora = None,
-    max_running_jobs: MaxRunningJobs = None,
-    max_image_bytes: MaxImageBytes = None,
-    sweep_interval: SweepInterval = None,
-    sweep_grace: SweepGrace = None,
-    upload_ttl: UploadTtl = None,
-    storage: StorageKind = None,
-    s3_bucket: S3Bucket = None,
-    s3_prefix: S3Prefix = None,
-    s3_endpoint_url: S3EndpointUrl = None,
-    s3_region: S3Region = None,
-) -> None:
+@with_settings(DATABASE, ENGINE, FETCH, SHUTDOWN, LTX2, LIMITS.only("max_running_jobs", "max_image_bytes"), SWEEP,
+               STORAGE)
+def worker(settings: Settings) -> None:
     """Run one worker: claims jobs from the database and generates them (one per GPU)."""
     from happyhorse.worker import Worker
 
     _configure_logging()
-    options = engine_options(
-        weights=weights, device=device, dtype=dtype, profile=profile, steps=steps, guidance=guidance,
-        cpu_offload=cpu_offload, vae_tiling=vae_tiling, attention_backend=attention_backend, cache=cache,
-        compile=compile, scale=scale, ic_lora=ic_lora,
-    )
-    where = storage_settings(storage=storage, bucket=s3_bucket, prefix=s3_prefix, endpoint_url=s3_endpoint_url,
-                             region=s3_region)  # a bad option exits before the engine loads
-    the_engine = _load_engine_or_exit(engine, options)
-    settings = make_settings(data_dir, database_url, engine=engine, engine_options=options,
-                             allow_private_fetch=allow_private_fetch,
-                             **limits(max_running_jobs=max_running_jobs, max_image_bytes=max_image_bytes),
-                             **sweep_settings(interval=sweep_interval, grace=sweep_grace, upload_ttl=upload_ttl),
-                             **where)
+    # Options were all checked as the settings were built: a bad one has exited before the engine loads.
+    the_engine = _load_engine_or_exit(settings.engine, settings.engine_options)
     the_worker = Worker(open_runtime_or_exit(settings), the_engine)
-    _install_shutdown(the_worker, grace)
+    _install_shutdown(the_worker, settings.shutdown_grace_seconds)
     the_worker.run()
 
 
@@ -295,10 +108,7 @@ def _install_shutdown(the_worker, grace: float) -> None:  # type: ignore[no-unty
             the_worker.abort.set()
             return
         logging.getLogger("happyhorse.worker").info("signal %d: finishing the running job (grace %gs)", signum, grace)
-        the_worker.stop.set()
-        timer = threading.Timer(grace, the_worker.abort.set)
-        timer.daemon = True
-        timer.start()
+        the_worker.shut_down(grace)  # the same two phases as serve's WorkerThread.stop_and_join
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

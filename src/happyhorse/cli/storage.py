@@ -6,43 +6,19 @@ from typing import Annotated
 
 import typer
 
-from happyhorse.cli.options import (
-    DatabaseUrl,
-    DataDir,
-    S3Bucket,
-    S3EndpointUrl,
-    S3Prefix,
-    S3Region,
-    StorageKind,
-    default_dir,
-    make_settings,
-    storage_settings,
-)
+from happyhorse.cli.options import DATABASE, STORAGE, SWEEP, with_settings
 from happyhorse.settings import Settings
 
 storage_app = typer.Typer(help="Stored files (outputs and uploads).", no_args_is_help=True)
 
 
 @storage_app.command("sweep")
+# The sweep's own grace and upload TTL, under the names this command has always had ("--grace").
+@with_settings(SWEEP.only("sweep_grace", "upload_ttl").renamed(sweep_grace="--grace").in_panel(None), DATABASE,
+               STORAGE)
 def storage_sweep(
+    settings: Settings,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be deleted.")] = False,
-    grace: Annotated[
-        float,
-        typer.Option("--grace", envvar="HAPPYHORSE_SWEEP_GRACE", metavar="SECONDS", min=0,
-                     help="Leave files of jobs that ended (uploads stored) less than this long ago."),
-    ] = Settings.storage_sweep_grace_seconds,
-    upload_ttl: Annotated[
-        float,
-        typer.Option("--upload-ttl", envvar="HAPPYHORSE_UPLOAD_TTL", metavar="SECONDS", min=0,
-                     help="Delete uploads unused for this long that no queued or running job names (0: keep them)."),
-    ] = Settings.upload_ttl_seconds,
-    data_dir: DataDir = default_dir(),
-    database_url: DatabaseUrl = None,
-    storage: StorageKind = None,
-    s3_bucket: S3Bucket = None,
-    s3_prefix: S3Prefix = None,
-    s3_endpoint_url: S3EndpointUrl = None,
-    s3_region: S3Region = None,
 ) -> None:
     """Delete orphaned files: outputs of ended jobs and uploads that no database row points at.
 
@@ -54,12 +30,10 @@ def storage_sweep(
     from happyhorse.cli.server import open_runtime_or_exit
     from happyhorse.storage.sweep import OrphanSweeper
 
-    runtime = open_runtime_or_exit(make_settings(
-        data_dir, database_url, **storage_settings(storage=storage, bucket=s3_bucket, prefix=s3_prefix,
-                                                   endpoint_url=s3_endpoint_url, region=s3_region)))
+    runtime = open_runtime_or_exit(settings)
     try:
-        sweeper = OrphanSweeper(runtime.db, runtime.storage, grace_seconds=grace, lookback_seconds=None,
-                                dry_run=dry_run, upload_ttl_seconds=upload_ttl)
+        sweeper = OrphanSweeper(runtime.db, runtime.storage, grace_seconds=settings.storage_sweep_grace_seconds,
+                                lookback_seconds=None, dry_run=dry_run, upload_ttl_seconds=settings.upload_ttl_seconds)
         report = sweeper.sweep_all()
     finally:
         runtime.close()
