@@ -1,6 +1,6 @@
 """The per-topic mappings from before option groups, for callers that set a few fields by hand.
 
-Tests (tests/limits, tests/cli/test_serve_edge.py) call these; commands use
+Tests (tests/cli/test_limit_options.py, test_url_fetch_options.py, test_serve_edge.py) call these; commands use
 :func:`~happyhorse.cli.options.with_settings`. Each is its group's ``fields``
 under the old keyword names, so no name is mapped twice.
 """
