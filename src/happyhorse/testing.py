@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
-from happyhorse.jobs.request import JobInput, JobRequest
+from happyhorse.jobs.request import JobInput, JobRequest  # noqa: F401  (JobInput: for sample_request's inputs)
 from happyhorse.runtime import Runtime
 from happyhorse.settings import Settings
 

@@ -173,7 +173,6 @@ class LedgerMachine(RuleBasedStateMachine):
             assert is_current, "a stale or ended lease finished a job"
 
     def _finish(self, lease: ClaimedJob, how: str) -> bool:
-        job_id = lease.job.id
         if how == "complete":
             return self.queue.complete(lease, result={"seed": 1, "outputs": []}, outputs=[])
         if how == "fail":
