@@ -7,11 +7,11 @@ import typer
 from typer.testing import CliRunner
 
 from happyhorse.cli import app
-from happyhorse.cli.options import limits, make_settings
+from happyhorse.cli.options import LIMITS, SWEEP, make_settings
 
 
 def test_given_limits_become_settings_fields_and_unset_ones_keep_the_defaults(tmp_path) -> None:
-    fields = limits(rate_limit=2.5, max_queued_jobs=0, max_body_bytes=1024)
+    fields = LIMITS.fields({"rate_limit": 2.5, "max_queued_jobs": 0, "max_body_bytes": 1024})
     assert fields == {"rate_limit_per_second": 2.5, "max_queued_jobs_per_account": 0, "max_body_bytes": 1024}
     settings = make_settings(tmp_path, None, **fields)
     assert (settings.rate_limit_per_second, settings.max_queued_jobs_per_account, settings.max_body_bytes) == (
@@ -21,7 +21,7 @@ def test_given_limits_become_settings_fields_and_unset_ones_keep_the_defaults(tm
 
 def test_a_negative_limit_is_refused() -> None:
     with pytest.raises(typer.BadParameter):
-        limits(max_running_jobs=-1)
+        LIMITS.fields({"max_running_jobs": -1})
 
 
 @pytest.mark.parametrize(("command", "envvars"), [
@@ -38,10 +38,8 @@ def test_the_commands_document_their_limit_options(command: str, envvars: list[s
 
 
 def test_sweep_options_become_settings_fields(tmp_path) -> None:
-    from happyhorse.cli.options import sweep_settings
-
-    assert sweep_settings() == {}
-    settings = make_settings(tmp_path, None, **sweep_settings(interval=0, grace=60))
+    assert SWEEP.fields({}) == {}
+    settings = make_settings(tmp_path, None, **SWEEP.fields({"sweep_interval": 0, "sweep_grace": 60}))
     assert (settings.storage_sweep_interval_seconds, settings.storage_sweep_grace_seconds) == (0, 60)
 
 
@@ -60,7 +58,7 @@ def test_the_api_commands_document_the_stream_cap(command: str) -> None:
 
 
 def test_the_stream_cap_becomes_a_settings_field(tmp_path) -> None:
-    assert make_settings(tmp_path, None, **limits()).max_streams_per_key == 10
-    assert make_settings(tmp_path, None, **limits(max_streams=3)).max_streams_per_key == 3
+    assert make_settings(tmp_path, None, **LIMITS.fields({})).max_streams_per_key == 10
+    assert make_settings(tmp_path, None, **LIMITS.fields({"max_streams_per_key": 3})).max_streams_per_key == 3
     with pytest.raises(typer.BadParameter):
-        limits(max_streams=-1)
+        LIMITS.fields({"max_streams_per_key": -1})

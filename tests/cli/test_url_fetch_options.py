@@ -6,12 +6,12 @@ import pytest
 from typer.testing import CliRunner
 
 from happyhorse.cli import app
-from happyhorse.cli.options import limits, make_settings
+from happyhorse.cli.options import LIMITS, make_settings
 from happyhorse.settings import Settings
 
 
 def test_the_fetch_caps_become_settings_fields_and_default_to_2_and_16(tmp_path) -> None:
-    fields = limits(max_url_fetches_per_account=3, max_url_fetches=0)
+    fields = LIMITS.fields({"max_url_fetches_per_account": 3, "max_url_fetches": 0})
     assert fields == {"max_url_fetches_per_account": 3, "max_url_fetches": 0}
     settings = make_settings(tmp_path, None, **fields)
     assert (settings.max_url_fetches_per_account, settings.max_url_fetches) == (3, 0)

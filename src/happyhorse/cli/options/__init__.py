@@ -30,7 +30,6 @@ from happyhorse.cli.options.groups import (
     SWEEP,
     signup_credit,
 )
-from happyhorse.cli.options.legacy import http_edge, limits, sweep_settings
 from happyhorse.cli.options.option import Fields, OptionGroup, SettingOption
 from happyhorse.settings import default_data_dir
 
@@ -66,11 +65,8 @@ __all__ = [
     "OptionGroup",
     "SettingOption",
     "default_dir",
-    "http_edge",
-    "limits",
     "make_settings",
     "settings_fields",
     "signup_credit",
-    "sweep_settings",
     "with_settings",
 ]
