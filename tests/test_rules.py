@@ -71,3 +71,22 @@ def test_one_geometry_for_submit_and_run(mode, aspect, source, expected) -> None
 def test_an_i2v_geometry_needs_its_source() -> None:
     with pytest.raises(ValueError, match="source image"):
         output_geometry("i2v", "16:9", "720p")
+
+
+def test_the_sdk_and_cli_literals_are_the_rules() -> None:
+    # The SDK is the base install (no server packages), so it spells the rules out; held here.
+    from typing import get_args
+
+    from happyhorse.cli import generate
+    from happyhorse.client import _models
+    from happyhorse.client.resources import videos
+
+    assert get_args(videos.Mode) == RULES.request_modes
+    assert get_args(videos.AspectRatio) == RULES.aspect_ratios
+    assert get_args(videos.Resolution) == RULES.resolutions
+    assert get_args(_models.JobRequest.model_fields["mode"].annotation) == RULES.modes
+    assert get_args(_models.JobRequest.model_fields["resolution"].annotation) == RULES.resolutions
+    assert get_args(_models.Account.model_fields["currency"].annotation) == (RULES.currency,)
+    assert tuple(m.value for m in generate.Mode) == RULES.request_modes
+    assert tuple(a.value for a in generate.AspectRatio) == RULES.aspect_ratios
+    assert tuple(r.value for r in generate.Resolution) == RULES.resolutions
