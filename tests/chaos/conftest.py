@@ -141,6 +141,13 @@ class Chaos:
                 during()
             time.sleep(0.1)
 
+    def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str, *, interval: float = 0.05) -> None:
+        """Wait for ``predicate``; fail naming ``what``, with the workers' logs, after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, f"{what} not within {timeout}s\n{self.pool.logs()}"
+            time.sleep(interval)
+
     def ledger(self) -> dict[str, Any]:
         """Per-job facts for the invariants: outputs, captures, hold states, attempts."""
         with self.runtime.db.connect() as conn:

@@ -20,30 +20,24 @@ LONG_JOB_SECONDS = 60.0
 BOUND_SECONDS = LEASE_SECONDS + HEARTBEAT_SECONDS + 2.5
 
 
-def _wait(condition, timeout: float, what: str, chaos: Chaos) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{chaos.pool.logs()}"
-        time.sleep(0.02)
-
-
 def test_a_busy_worker_requeues_a_killed_workers_job_within_a_lease(chaos: Chaos) -> None:
     long_job = chaos.submit("the long one")
     chaos.pool.start("busy", job_seconds=LONG_JOB_SECONDS)
-    _wait(lambda: chaos.runtime.queue.get(long_job.id).progress > 0, 30, "the long job to run", chaos)
+    queue = chaos.runtime.queue
+    chaos.wait_until(lambda: queue.get(long_job.id).progress > 0, 30, "the long job to run", interval=0.02)
 
     victims_job = chaos.submit("the victim's")
     victim = chaos.pool.start("victim", job_seconds=30.0)
-    _wait(lambda: chaos.runtime.queue.get(victims_job.id).progress > 0, 30, "the victim's job to run", chaos)
-    assert chaos.runtime.queue.get(victims_job.id).worker_id.startswith("victim")
+    chaos.wait_until(lambda: queue.get(victims_job.id).progress > 0, 30, "the victim's job to run", interval=0.02)
+    assert queue.get(victims_job.id).worker_id.startswith("victim")
 
     chaos.pool.kill(victim)
     killed_at = time.monotonic()
-    _wait(lambda: chaos.runtime.queue.get(victims_job.id).status is Status.QUEUED, BOUND_SECONDS * 3,
-          "the victim's job to be requeued", chaos)
+    chaos.wait_until(lambda: queue.get(victims_job.id).status is Status.QUEUED, BOUND_SECONDS * 3,
+                     "the victim's job to be requeued", interval=0.02)
     took = time.monotonic() - killed_at
 
     assert took <= BOUND_SECONDS, f"requeued {took:.1f}s after the kill (bound {BOUND_SECONDS}s)"
     # ...while the busy worker was still on its long job: the reaper did not wait for it.
-    running = chaos.runtime.queue.get(long_job.id)
+    running = queue.get(long_job.id)
     assert running.status is Status.RUNNING and running.worker_id.startswith("busy")

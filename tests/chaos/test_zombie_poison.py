@@ -26,24 +26,17 @@ def _job_row(chaos: Chaos, job_id: str) -> dict:
         return dict(conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().one())
 
 
-def _wait(predicate, timeout: float, what: str, chaos: Chaos) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} not within {timeout}s\n{chaos.pool.logs()}"
-        time.sleep(0.05)
-
-
 def test_zombie_worker_late_writes_change_nothing(chaos: Chaos) -> None:
     started = time.monotonic()
     job = chaos.submit("a slow horse")
     # Slow enough that the zombie is still generating when it is frozen.
     zombie = chaos.pool.start("zombie", job_seconds=4.0)
-    _wait(lambda: _job_row(chaos, job.id)["progress"] > 0, 30, "zombie generating", chaos)
+    chaos.wait_until(lambda: _job_row(chaos, job.id)["progress"] > 0, 30, "zombie generating")
     zombie.popen.send_signal(signal.SIGSTOP)
     frozen_at = time.monotonic()
 
     rescuer = chaos.pool.start("rescuer", job_seconds=0.2)
-    _wait(lambda: _job_row(chaos, job.id)["status"] == "completed", 30, "rescuer completing", chaos)
+    chaos.wait_until(lambda: _job_row(chaos, job.id)["status"] == "completed", 30, "rescuer completing")
     assert time.monotonic() - frozen_at > LEASE_SECONDS  # frozen past its lease
     before = _job_row(chaos, job.id)
     assert before["worker_id"].startswith("rescuer") and before["attempt"] == 2
@@ -51,7 +44,7 @@ def test_zombie_worker_late_writes_change_nothing(chaos: Chaos) -> None:
 
     zombie.popen.send_signal(signal.SIGCONT)
     # The zombie notices at its next heartbeat (fenced: 0 rows) and drops its work.
-    _wait(lambda: f"job {job.id} lost" in zombie.output(), 15, "zombie giving the job up", chaos)
+    chaos.wait_until(lambda: f"job {job.id} lost" in zombie.output(), 15, "zombie giving the job up")
 
     assert _job_row(chaos, job.id) == before
     facts_after = chaos.ledger()
