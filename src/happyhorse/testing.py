@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
-from happyhorse.jobs.request import JobInput, JobRequest  # noqa: F401  (JobInput: for sample_request's inputs)
+from happyhorse.jobs.request import JobRequest
 from happyhorse.runtime import Runtime
 from happyhorse.settings import Settings
 
@@ -26,7 +26,8 @@ TESTER_CREDIT = Decimal("1000")
 
 def sample_request(**changes: object) -> JobRequest:
     """A stored request to queue jobs with directly (``JobQueue.insert_job``): a 3 s 720p
-    16:9 t2v job with seed 7, with ``changes`` applied (``inputs`` as :class:`JobInput`)."""
+    16:9 t2v job with seed 7, with ``changes`` applied (``inputs`` as
+    :class:`~happyhorse.jobs.request.JobInput`)."""
     values: dict[str, object] = {
         "mode": "t2v", "prompt": "a horse", "aspect_ratio": "16:9", "resolution": "720p", "duration": 3,
         "seed": 7, "watermark": False, "inputs": (), "width": 1280, "height": 720,

@@ -19,8 +19,9 @@ from PIL import Image
 from happyhorse.accounts import get_account_by_name
 from happyhorse.billing.holds import take_hold
 from happyhorse.ids import new_id
+from happyhorse.jobs.request import JobInput
 from happyhorse.settings import Settings
-from happyhorse.testing import JobInput, LiveService, running_service, sample_request
+from happyhorse.testing import LiveService, running_service, sample_request
 
 from .conftest import wait_until
 

@@ -30,8 +30,9 @@ class JobInput:
         return cls("upload", upload_id=upload_id)
 
     def to_json(self) -> dict[str, str]:
-        return {"kind": "upload", "upload_id": str(self.upload_id)} if self.kind == "upload" else \
-            {"kind": self.kind, "url": str(self.url)}
+        if self.kind == "upload":
+            return {"kind": "upload", "upload_id": str(self.upload_id)}
+        return {"kind": self.kind, "url": str(self.url)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> JobInput:

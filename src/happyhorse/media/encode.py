@@ -26,6 +26,7 @@ from PIL import Image
 from happyhorse.engines.base import Clip
 from happyhorse.media.audio import AAC_FRAME_SIZE, SAMPLE_RATE, conform_audio
 from happyhorse.media.watermark import Watermark
+from happyhorse.rules import RULES
 
 DEFAULT_PRESET = "ultrafast"
 """Measured on 2 cores: ~100 fps at 720p, ~54 fps at 1080p (superfast: ~70 / ~29)."""
@@ -86,8 +87,7 @@ def encode_clip(
         raise ValueError(
             f"frames array has shape {clip.frames.shape}, expected {clip.num_frames} frames"
         )
-    audio_samples = round(clip.num_frames * SAMPLE_RATE / clip.fps)
-    audio = conform_audio(clip.audio, clip.sample_rate, audio_samples)
+    audio = conform_audio(clip.audio, clip.sample_rate, RULES.audio_samples(clip.num_frames, clip.fps))
     try:
         poster = _write_mp4(clip, audio, video_path, watermark=watermark, preset=preset)
         Image.fromarray(poster).save(poster_path, format="JPEG", quality=POSTER_QUALITY)

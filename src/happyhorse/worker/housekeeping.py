@@ -45,12 +45,17 @@ class Housekeeping:
             self._thread = None
 
     def _loop(self) -> None:
+        failures = 0  # in a row: one traceback per streak (a database outage fails every tick)
         while not self._stop.is_set():
             try:
                 self.run_due()
+                failures = 0
             except Exception as exc:
-                # A database outage: the next tick tries again (the work loop logs the outage).
-                log.debug("housekeeping pass failed: %s", exc)
+                failures += 1
+                if failures == 1:
+                    log.warning("housekeeping pass failed; trying again every %.1fs", TICK_SECONDS, exc_info=True)
+                else:
+                    log.debug("housekeeping pass failed again: %s", exc)
             self._stop.wait(TICK_SECONDS)
 
     def run_due(self) -> None:

@@ -49,6 +49,7 @@ class Worker:
         """Set: stop the running job at the engine's next step and give it back to the queue."""
         self.housekeeping = Housekeeping(runtime)
         self._running: ClaimedJob | None = None
+        self._abort_timer: threading.Timer | None = None
 
     def run(self) -> None:
         """Work until :attr:`stop` is set, with the housekeeping thread beside the loop."""
@@ -58,6 +59,8 @@ class Worker:
             self._work()
         finally:
             self.housekeeping.stop()
+            if self._abort_timer is not None:  # ended within its grace: nothing left to abort
+                self._abort_timer.cancel()
         log.info("worker %s stopped", self.worker_id)
 
     def _work(self) -> None:
@@ -113,9 +116,9 @@ class Worker:
         if self.stop.is_set():
             return
         self.stop.set()
-        timer = threading.Timer(grace_seconds, self._abort_after_grace, args=(grace_seconds,))
-        timer.daemon = True
-        timer.start()
+        self._abort_timer = threading.Timer(grace_seconds, self._abort_after_grace, args=(grace_seconds,))
+        self._abort_timer.daemon = True
+        self._abort_timer.start()
 
     def _abort_after_grace(self, grace_seconds: float) -> None:
         running = self._running

@@ -83,7 +83,9 @@ async def create_generation(request: Request, runtime: RuntimeDep, account: Curr
     job, location = submitted.job, {"Location": f"/v1/jobs/{submitted.job.id}"}
     if submitted.replayed:
         # The first job as it is now (it may have run since), not a copy of the first answer.
-        body = await run_in_threadpool(lambda: present_job(runtime.queue.view(job.id), request, runtime))
+        # submit_idempotent has just read it: fetch only what showing it adds (usage, outputs).
+        [view] = await run_in_threadpool(runtime.queue.views, [job])
+        body = present_job(view, request, runtime)
         return JSONResponse(body, status_code=200, headers={**location, "Idempotent-Replayed": "true"})
     body = present_job(JobView(job, submitted.queue_position), request, runtime)
     return JSONResponse(body, status_code=202, headers=location)
