@@ -6,11 +6,14 @@ builds the same :class:`~happyhorse.runtime.Runtime` and
 same SIGTERM handling; only the engine differs, so the product carries no
 test-only engine while the tests still kill real worker processes.
 
-The engine streams small 64x64 frames (the encoder takes its size from the
-frames) and sleeps ``--job-seconds`` per job spread over its frames, so a job
-takes a predictable fraction of a second and can be killed half way. Prompt
-markers drive faults: ``poison`` ends the process at once (``os._exit``), as
-a segfaulting engine or an OOM kill would.
+The engine works like a diffusion model on a GPU, so the worker pipelines
+(the next job generates while the last is encoded and stored): it sleeps
+``--job-seconds`` per job inside ``generate``, in steps with progress and a
+cancel check after each, then returns small 64x64 frames all at once (the
+encoder takes its size from the frames). A job takes a predictable fraction
+of a second and can be killed half way. Prompt markers drive faults:
+``poison`` ends the process at once (``os._exit``), as a segfaulting engine
+or an OOM kill would.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +31,8 @@ from happyhorse.runtime import Runtime
 from happyhorse.settings import Settings
 from happyhorse.worker import Worker
 
-FRAME = np.zeros((64, 64, 3), dtype=np.uint8)
 POISON_EXIT_CODE = 70
+STEPS = 10
 
 
 class ChaosStubEngine:
@@ -38,6 +40,7 @@ class ChaosStubEngine:
 
     name = "stub"
     description = "chaos-test stub engine"
+    pipelined = True
 
     def __init__(self, job_seconds: float) -> None:
         self.job_seconds = job_seconds
@@ -46,18 +49,14 @@ class ChaosStubEngine:
         if "poison" in spec.prompt:
             # Like a segfault: no exception, no cleanup, no final write.
             os._exit(POISON_EXIT_CODE)
-        audio = np.zeros((2, round(spec.num_frames * SAMPLE_RATE / spec.fps)), dtype=np.float32)
-        return Clip(frames=self._frames(spec.num_frames, ctx), fps=spec.fps, audio=audio,
-                    sample_rate=SAMPLE_RATE, num_frames=spec.num_frames)
-
-    def _frames(self, num_frames: int, ctx: EngineContext) -> Iterator[np.ndarray]:
-        delay = self.job_seconds / num_frames
-        for index in range(num_frames):
+        for step in range(STEPS):
             if ctx.cancelled():
                 raise JobCancelled()
-            time.sleep(delay)
-            ctx.report_progress((index + 1) / num_frames)
-            yield FRAME
+            time.sleep(self.job_seconds / STEPS)
+            ctx.report_progress((step + 1) / STEPS)
+        audio = np.zeros((2, round(spec.num_frames * SAMPLE_RATE / spec.fps)), dtype=np.float32)
+        frames = np.zeros((spec.num_frames, 64, 64, 3), dtype=np.uint8)
+        return Clip(frames=frames, fps=spec.fps, audio=audio, sample_rate=SAMPLE_RATE, num_frames=spec.num_frames)
 
 
 def main() -> None:

@@ -2,7 +2,9 @@
 
 Promise shown: nothing lost (every job ends completed), exactly one output and
 one capture per job, extra starts (attempts beyond the first) never exceed
-the kills, and no `running` row is left behind. Figures go to stderr (run
+what the kills could cost (a pipelining worker holds up to three jobs: one
+claimed ahead, one generating, one finishing), and no `running` row is left
+behind. Figures go to stderr (run
 with ``-s``) for docs/reliability.md.
 """
 
@@ -11,6 +13,8 @@ from __future__ import annotations
 import random
 import sys
 import time
+
+from happyhorse.worker.pipeline import MOST_JOBS_HELD
 
 from .conftest import Chaos
 
@@ -63,7 +67,7 @@ def test_kill_9_loop_loses_nothing_and_charges_once(chaos: Chaos) -> None:
     assert chaos.stored_outputs_exist()
     extra_starts = sum(attempt for _, _, attempt, _ in facts["jobs"]) - JOBS
     assert kills > 0
-    assert extra_starts <= kills, f"{extra_starts} extra starts for {kills} kills"
+    assert extra_starts <= MOST_JOBS_HELD * kills, f"{extra_starts} extra starts for {kills} kills"
     dialect = chaos.runtime.db.dialect.name
     print(f"\nCHAOS kill-loop [{dialect}]: {JOBS} jobs, {WORKERS} workers, {kills} kills, "
           f"{extra_starts} extra starts, {orphans} orphaned attempt folders, {elapsed:.1f}s", file=sys.stderr)

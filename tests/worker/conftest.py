@@ -127,3 +127,44 @@ def worker_running(worker: Any) -> Iterator[threading.Thread]:
         worker.stop.set()
         thread.join(10)
     assert not thread.is_alive()
+
+
+class GpuStubEngine:
+    """An engine that works like a diffusion model on a GPU: ``steps`` sleeps inside ``generate``
+    (progress and a cancel check after each), then the whole clip at once; ``pipelined``.
+
+    ``log`` records ``(event, job prompt, thread name)`` in order: ``generate`` and ``generated``."""
+
+    name = "stub"
+    description = "test stub that holds a GPU"
+    pipelined = True
+
+    def __init__(self, *, steps: int = 8, step_seconds: float = 0.05) -> None:
+        self.steps, self.step_seconds = steps, step_seconds
+        self.log: list[tuple[str, str, str]] = []
+        self.generating = 0
+        self.most_generating = 0
+        self._lock = threading.Lock()
+
+    def record(self, event: str, prompt: str) -> None:
+        with self._lock:
+            self.log.append((event, prompt, threading.current_thread().name))
+
+    def generate(self, spec: GenerationSpec, ctx: EngineContext) -> Clip:
+        self.record("generate", spec.prompt)
+        with self._lock:
+            self.generating += 1
+            self.most_generating = max(self.most_generating, self.generating)
+        try:
+            for step in range(self.steps):
+                if ctx.cancelled():
+                    raise JobCancelled()
+                time.sleep(self.step_seconds)
+                ctx.report_progress((step + 1) / self.steps)
+        finally:
+            with self._lock:
+                self.generating -= 1
+        self.record("generated", spec.prompt)
+        audio = np.zeros((2, round(spec.num_frames * SAMPLE_RATE / spec.fps)), dtype=np.float32)
+        frames = np.zeros((spec.num_frames, 64, 64, 3), dtype=np.uint8)
+        return Clip(frames=frames, fps=spec.fps, audio=audio, sample_rate=SAMPLE_RATE, num_frames=spec.num_frames)

@@ -76,6 +76,11 @@ class EngineContext(Protocol):
 
 @runtime_checkable
 class Engine(Protocol):
+    """An engine may also set ``pipelined = True``: its ``generate`` does the heavy work (a GPU's)
+    before it returns, so the worker generates the next job while this one's frames are pulled
+    and encoded on another thread — then pulling a clip's frames must be safe while ``generate``
+    runs for the next job. Without it, the worker runs one job after the other."""
+
     name: str
     """Short name of the engine (``preview``, ``ltx2``, ``wan``)."""
     description: str

@@ -1,9 +1,14 @@
-"""The worker: claim a job, run it, finish it; one job at a time, the engine loaded once.
+"""The worker: claim a job, generate it, finish it; the engine loaded once and kept busy.
 
 Read in the order a job lives:
 
-- :mod:`~happyhorse.worker.loop`: :class:`Worker`, the loop (claim → run → finish),
-  its side task and its two-phase shutdown (stop, grace, abort);
+- :mod:`~happyhorse.worker.loop`: :class:`Worker`, the loop (claim → generate → finish),
+  pipelined when the engine allows, its side task and its two-phase shutdown
+  (stop, grace, abort);
+- :mod:`~happyhorse.worker.pipeline`: the intake (the next job claimed and its inputs
+  loaded ahead) and the finisher (encode, store, end, while the engine generates the next);
+- :mod:`~happyhorse.worker.active`: a job while the worker holds it (context, lease
+  watcher, work folder), from its claim to the write of its end;
 - :mod:`~happyhorse.worker.lease`: the job's context for the engine, and the
   watcher that heartbeats the lease and notices cancellation or its loss;
 - :mod:`~happyhorse.worker.inputs`: the job's input images;

@@ -34,10 +34,14 @@ class JobContext:
     abort: threading.Event
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     lease_lost: threading.Event = field(default_factory=threading.Event)
+    on_progress: Callable[[float], None] | None = None
+    """Called with each fraction the engine reports (the worker's cue to claim the next job ahead)."""
     _last_percent: int = 0
     _last_write: float = 0.0
 
     def report_progress(self, fraction: float) -> None:
+        if self.on_progress is not None:
+            self.on_progress(fraction)
         percent = int(max(0.0, min(1.0, fraction)) * ENGINE_PROGRESS_SHARE)
         now = time.monotonic()
         # Never down; and at most a few writes per second.

@@ -1,34 +1,43 @@
-"""The worker's loop: claim → run → finish, with housekeeping beside it.
+"""The worker's loop: claim → generate → finish, with the GPU never waiting on the CPU.
 
-One worker runs one job at a time with its engine loaded once and kept. Side
-tasks: the job's lease watcher (:mod:`~happyhorse.worker.lease`) and the
-worker's housekeeping thread (:mod:`~happyhorse.worker.housekeeping`).
+One worker runs its engine (loaded once and kept) on one job at a time, on
+the loop's thread. With an engine that does its heavy work inside
+``generate`` (``engine.pipelined``: a diffusion model on a GPU), the loop
+pipelines (:mod:`~happyhorse.worker.pipeline`): the next job is claimed and
+its inputs loaded while the current one finishes generating, and each job is
+encoded, stored and ended on the finisher's thread while the engine
+generates the next. Other engines (``preview``, whose frames are rendered as
+the encoder pulls them) run one job after the other, each claimed when the
+last has ended. Side tasks: each job's lease watcher
+(:mod:`~happyhorse.worker.lease`) and the worker's housekeeping thread
+(:mod:`~happyhorse.worker.housekeeping`).
 
 Shutdown has two phases, the same for ``happyhorse worker`` (signals) and
 ``happyhorse serve`` (:class:`~happyhorse.worker.thread.WorkerThread`):
-:meth:`Worker.shut_down` sets ``stop`` (finish the running job, claim no
-more) and, after the grace period, ``abort`` (stop the engine at its next
-step and put the job back in the queue for another worker).
+:meth:`Worker.shut_down` sets ``stop`` (finish the jobs under way, claim no
+more, give back a job claimed ahead) and, after the grace period, ``abort``
+(stop the engine at its next step and put the jobs back in the queue for
+another worker).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
-import tempfile
 import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 from happyhorse.engines import Engine
 from happyhorse.jobs.model import ClaimedJob
 from happyhorse.runtime import Runtime
+from happyhorse.worker.active import ActiveJob
 from happyhorse.worker.housekeeping import Housekeeping
-from happyhorse.worker.lease import JobContext, LeaseWatcher, first_line
-from happyhorse.worker.outcome import Ending, finish_job
-from happyhorse.worker.run import run_job
+from happyhorse.worker.lease import first_line
+from happyhorse.worker.outcome import RELEASED, Ending, Outcome
+from happyhorse.worker.pipeline import CLAIM_AHEAD_AT, Finisher, Intake
+from happyhorse.worker.run import Generated, finish_run, generate, prepare
 
 log = logging.getLogger("happyhorse.worker")
 
@@ -43,40 +52,52 @@ class Worker:
         self.runtime = runtime
         self.engine = engine
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self) & 0xFFFF:x}"
+        self.pipelined = bool(getattr(engine, "pipelined", False))
+        """Whether the next job generates while the last one is encoded (see the module's doc)."""
         self.stop = threading.Event()
-        """Set: finish the running job, claim no more."""
+        """Set: finish the jobs under way, claim no more."""
         self.abort = threading.Event()
-        """Set: stop the running job at the engine's next step and give it back to the queue."""
+        """Set: stop the jobs under way at the engine's next step and give them back to the queue."""
         self.housekeeping = Housekeeping(runtime)
-        self._running: ClaimedJob | None = None
+        self._held: set[ActiveJob] = set()
+        self._held_lock = threading.Lock()
         self._abort_timer: threading.Timer | None = None
 
     def run(self) -> None:
         """Work until :attr:`stop` is set, with the housekeeping thread beside the loop."""
-        log.info("worker %s ready (engine %s)", self.worker_id, self.engine.name)
+        log.info("worker %s ready (engine %s%s)", self.worker_id, self.engine.name,
+                 ", pipelined" if self.pipelined else "")
         self.housekeeping.start()
+        intake, finisher = Intake(self._claim), Finisher(self._finish)
         try:
-            self._work()
+            self._work(intake, finisher)
         finally:
+            self._give_back(intake.close())
+            finisher.close()
             self.housekeeping.stop()
             if self._abort_timer is not None:  # ended within its grace: nothing left to abort
                 self._abort_timer.cancel()
         log.info("worker %s stopped", self.worker_id)
 
-    def _work(self) -> None:
-        settings = self.runtime.settings
+    def _work(self, intake: Intake, finisher: Finisher) -> None:
         failures = 0  # in a row: the back-off grows with them, and only the first gets a traceback
         while not self.stop.is_set():
             try:
-                claimed = self.runtime.queue.claim_next(
-                    self.worker_id, lease_seconds=settings.lease_seconds, engine=self.engine.name,
-                    max_running_per_account=settings.max_running_jobs_per_account,
-                )
+                job = intake.next()
                 failures = 0
-                if claimed is None:
+                if job is None:
                     self.runtime.queue.wait_for_work(timeout=0.5)
                     continue
-                self.run_job(claimed)
+                if self.stop.is_set():  # claimed ahead just before the stop: another worker may start it
+                    self._give_back(job)
+                    break
+                generated = self._generate(job, on_progress=self._claim_ahead(intake))
+                if isinstance(generated, Ending):
+                    continue
+                if self.pipelined:
+                    finisher.hand_over(job, generated)  # waits for the job before it to be finished
+                else:
+                    self._finish(job, generated)
             except Exception as exc:
                 # A database or storage outage (a PostgreSQL restart) must not end the
                 # worker: back off and retry until it is over. A job it was finishing
@@ -91,28 +112,92 @@ class Worker:
                 self.stop.wait(delay)
 
     def run_job(self, claimed: ClaimedJob) -> Ending:
-        """Run one claimed job to its end and write that end; returns how it ended."""
-        queue, started = self.runtime.queue, time.monotonic()
-        ctx = JobContext(
-            log=log.getChild(claimed.job.id),
-            write_progress=lambda percent: queue.report_progress(claimed, percent),
-            abort=self.abort,
+        """Run one claimed job to its end, every step on this thread, and write that end;
+        returns how it ended. Raises for the machine's faults (see :mod:`~happyhorse.worker.run`)."""
+        job = self._hold(claimed)
+        job.prepared = prepare(self.runtime, self.engine.name, claimed)
+        generated = self._generate(job)
+        return generated if isinstance(generated, Ending) else self._finish(job, generated)
+
+    # -- the stages ------------------------------------------------------------
+
+    def _claim(self) -> ActiveJob | None:
+        """The intake's work: the next job this worker may start, with its inputs loaded."""
+        if self.stop.is_set():
+            return None
+        settings = self.runtime.settings
+        claimed = self.runtime.queue.claim_next(
+            self.worker_id, lease_seconds=settings.lease_seconds, engine=self.engine.name,
+            max_running_per_account=settings.max_running_jobs_per_account,
         )
-        workdir = Path(tempfile.mkdtemp(prefix=f"{claimed.job.id}-", dir=self._tmp_dir()))
-        self._running = claimed
+        if claimed is None:
+            return None
+        job = self._hold(claimed)
+        job.prepared = prepare(self.runtime, self.engine.name, claimed)
+        return job
+
+    def _generate(
+        self, job: ActiveJob, *, on_progress: Callable[[float], None] | None = None
+    ) -> Generated | Ending:
+        """The GPU's part of ``job``, on this thread: what is left to finish, or how the job
+        ended here (bad inputs, an engine fault, a cancel), written."""
+        if isinstance(job.prepared, Outcome):
+            return job.end(job.prepared)
+        assert job.prepared is not None
+        job.ctx.on_progress = on_progress
         try:
-            with LeaseWatcher(queue, self.runtime.settings, claimed, ctx):
-                outcome = run_job(self.runtime, self.engine, claimed, ctx, workdir)
-                return finish_job(queue, self.runtime.storage, claimed, outcome, engine=self.engine.name,
-                                  seconds=time.monotonic() - started)
+            generated = generate(self.engine, job.claimed, job.prepared, job.ctx)
+        except BaseException:
+            job.drop()
+            raise
         finally:
-            self._running = None
-            shutil.rmtree(workdir, ignore_errors=True)
+            job.ctx.on_progress = None
+        return job.end(generated) if isinstance(generated, Outcome) else generated
+
+    def _finish(self, job: ActiveJob, generated: Generated) -> Ending:
+        """The finisher's work: encode and store ``job``, and write its end."""
+        try:
+            outcome = finish_run(self.runtime, job.claimed, generated, job.ctx, job.workdir)
+        except BaseException:
+            job.drop()
+            raise
+        return job.end(outcome)
+
+    def _claim_ahead(self, intake: Intake) -> Callable[[float], None] | None:
+        """The hook that claims the next job once the engine is nearly done with this one."""
+        if not self.pipelined:
+            return None
+
+        def on_progress(fraction: float) -> None:
+            if fraction >= CLAIM_AHEAD_AT and not self.stop.is_set():
+                intake.claim_ahead()
+
+        return on_progress
+
+    def _give_back(self, job: ActiveJob | None) -> None:
+        """Release a job claimed ahead that was never started, so another worker may start it now."""
+        if job is None:
+            return
+        try:
+            job.end(RELEASED)
+        except Exception:  # the database is down: its lease lapses and the reaper requeues it
+            log.warning("job %s: could not give it back; its lease will lapse", job.id, exc_info=True)
+
+    def _hold(self, claimed: ClaimedJob) -> ActiveJob:
+        job = ActiveJob(self.runtime, claimed, abort=self.abort, tmp_dir=self._tmp_dir(), engine=self.engine.name,
+                        on_close=self._let_go)
+        with self._held_lock:
+            self._held.add(job)
+        return job
+
+    def _let_go(self, job: ActiveJob) -> None:
+        with self._held_lock:
+            self._held.discard(job)
 
     def shut_down(self, grace_seconds: float) -> None:
         """Begin the two-phase shutdown: stop now, abort after ``grace_seconds`` if a job still runs.
 
-        Returns at once; :meth:`run` returns when the running job has ended."""
+        Returns at once; :meth:`run` returns when the jobs under way have ended."""
         if self.stop.is_set():
             return
         self.stop.set()
@@ -121,10 +206,10 @@ class Worker:
         self._abort_timer.start()
 
     def _abort_after_grace(self, grace_seconds: float) -> None:
-        running = self._running
-        if running is not None:
-            log.warning("job %s still running after %.0fs grace; releasing it to the queue", running.job.id,
-                        grace_seconds)
+        with self._held_lock:
+            held = sorted(job.id for job in self._held)
+        for job_id in held:
+            log.warning("job %s still running after %.0fs grace; releasing it to the queue", job_id, grace_seconds)
         self.abort.set()
 
     def _tmp_dir(self) -> Path:

@@ -1,21 +1,29 @@
 """One job's run, as numbered steps: inputs → spec → generate → encode → store.
 
-:func:`run_job` returns an :class:`~happyhorse.worker.outcome.Outcome` and
-writes nothing to the queue itself (:func:`~happyhorse.worker.outcome.finish_job`
-does). It raises only for faults that are the machine's, not the job's (a
-storage outage other than a full disk): the lease then lapses and the reaper
-gives the job to another worker.
+The steps come in three parts, because a pipelining worker runs them on
+different threads (:mod:`~happyhorse.worker.pipeline`): :func:`prepare` (1-2,
+the intake thread, ahead of the GPU), :func:`generate` (3, the GPU's thread),
+:func:`finish_run` (4-5, the finisher thread, while the GPU generates the next
+job). :func:`run_job` runs them one after the other.
+
+Each part returns an :class:`~happyhorse.worker.outcome.Outcome` when the job
+ends there, and writes nothing to the queue itself
+(:func:`~happyhorse.worker.outcome.finish_job` does). Only :func:`finish_run`
+raises, and only for faults that are the machine's, not the job's (a storage
+outage other than a full disk): the lease then lapses and the reaper gives the
+job to another worker.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from happyhorse.engines import Engine, GenerationSpec, JobCancelled
+from happyhorse.engines import Clip, Engine, GenerationSpec, JobCancelled
 from happyhorse.errors import ServiceError
 from happyhorse.jobs.model import ClaimedJob
 from happyhorse.jobs.request import JobRequest
@@ -33,31 +41,64 @@ log = logging.getLogger("happyhorse.worker")
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
+@dataclass(frozen=True)
+class Generated:
+    """A job past the engine: its spec and the clip (whose frames may still be streaming)."""
+
+    spec: GenerationSpec
+    clip: Clip
+
+
 def run_job(runtime: Runtime, engine: Engine, claimed: ClaimedJob, ctx: JobContext, workdir: Path) -> Outcome:
-    """Run one claimed job in ``workdir`` (the caller makes and removes it)."""
-    job = claimed.job
+    """Run one claimed job in ``workdir`` (the caller makes and removes it), every step in turn."""
+    spec = prepare(runtime, engine.name, claimed)
+    if isinstance(spec, Outcome):
+        return spec
+    generated = generate(engine, claimed, spec, ctx)
+    if isinstance(generated, Outcome):
+        return generated
+    return finish_run(runtime, claimed, generated, ctx, workdir)
+
+
+def prepare(runtime: Runtime, engine_name: str, claimed: ClaimedJob) -> GenerationSpec | Outcome:
+    """Steps 1-2: the job's inputs and the engine's spec, or the job's failure."""
     try:
         # 1. Inputs: the job's images, read from storage and checked again.
-        images = load_inputs(runtime, job)
+        images = load_inputs(runtime, claimed.job)
         # 2. The engine's spec: frame size (i2v follows its image), frames, seed.
-        spec = spec_for(job.request, images, engine.name)
-        # 3-4. Generate and encode: frames stream from the engine into the encoder.
-        clip = engine.generate(spec, ctx)
-        encoded = encode_clip(clip, workdir / "video.mp4", workdir / "poster.jpg", watermark=job.request.watermark)
-    except JobCancelled:
+        return spec_for(claimed.job.request, images, engine_name)
+    except Exception as exc:
+        return _ended_by(exc, claimed, None)
+
+
+def generate(engine: Engine, claimed: ClaimedJob, spec: GenerationSpec, ctx: JobContext) -> Generated | Outcome:
+    """Step 3: the engine's work on the job (the GPU's part), or how the job ended in it."""
+    try:
+        if ctx.cancelled():
+            return stopped(ctx)
+        return Generated(spec, engine.generate(spec, ctx))
+    except Exception as exc:
+        return _ended_by(exc, claimed, ctx)
+
+
+def finish_run(
+    runtime: Runtime, claimed: ClaimedJob, generated: Generated, ctx: JobContext, workdir: Path
+) -> Outcome:
+    """Steps 4-5: encode the clip (frames stream from the engine into the encoder) and store it."""
+    job = claimed.job
+    if ctx.cancelled():  # it may have waited for the finisher
         return stopped(ctx)
-    except InputError as exc:
-        return Outcome.failed("invalid_image", exc.message)
-    except ServiceError as exc:
-        return Outcome.failed(exc.code, exc.message)
-    except Exception as exc:  # an engine or encoder fault: the job fails, the worker lives on
-        log.exception("job %s failed in the engine", job.id)
-        return Outcome.failed("generation_failed", f"generation failed: {type(exc).__name__}: {exc}"[:500])
+    try:
+        # 4. Encode: the MP4 and its poster, in the job's work folder.
+        encoded = encode_clip(generated.clip, workdir / "video.mp4", workdir / "poster.jpg",
+                              watermark=job.request.watermark)
+    except Exception as exc:
+        return _ended_by(exc, claimed, ctx)
     if ctx.cancelled():
         return stopped(ctx)
     # 5. Store: the video and its poster, under a key of this attempt.
     try:
-        return Outcome.completed(store_outputs(runtime.storage, claimed, spec, encoded, workdir))
+        return Outcome.completed(store_outputs(runtime.storage, claimed, generated.spec, encoded, workdir))
     except OSError as exc:
         if exc.errno not in _DISK_FULL:
             raise  # other storage faults: the lease lapses and the job is retried elsewhere
@@ -67,6 +108,19 @@ def run_job(runtime: Runtime, engine: Engine, claimed: ClaimedJob, ctx: JobConte
         return Outcome.failed(
             STORAGE_FULL_CODE, "the server ran out of space for outputs while storing the video; try again later"
         )
+
+
+def _ended_by(exc: Exception, claimed: ClaimedJob, ctx: JobContext | None) -> Outcome:
+    """How an exception in a step ends the job: stopped, or failed with a code the client can read."""
+    if isinstance(exc, JobCancelled) and ctx is not None:
+        return stopped(ctx)
+    if isinstance(exc, InputError):
+        return Outcome.failed("invalid_image", exc.message)
+    if isinstance(exc, ServiceError):
+        return Outcome.failed(exc.code, exc.message)
+    # An engine or encoder fault: the job fails, the worker lives on.
+    log.error("job %s failed in the engine", claimed.job.id, exc_info=exc)
+    return Outcome.failed("generation_failed", f"generation failed: {type(exc).__name__}: {exc}"[:500])
 
 
 def stopped(ctx: JobContext) -> Outcome:
