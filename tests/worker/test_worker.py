@@ -11,7 +11,7 @@ from sqlalchemy import select
 from happyhorse.db.schema import jobs
 from happyhorse.jobs.model import ClaimedJob
 from happyhorse.jobs.status import Status
-from happyhorse.media import encode as media_encode
+from happyhorse.worker import run as worker_run
 from happyhorse.runtime import Runtime
 from happyhorse.worker import Worker, WorkerThread
 from happyhorse.worker.lease import CANCEL_POLL_SECONDS
@@ -93,13 +93,13 @@ def test_progress_rises_during_the_run_and_never_goes_down(runtime, submit):
 
 def test_cancelling_a_running_job_stops_it_within_a_second(runtime, submit, account_id, monkeypatch):
     encoded: list[Any] = []
-    real_encode = media_encode.encode_clip
+    real_encode = worker_run.encode_clip
 
     def recording_encode(*args: Any, **kwargs: Any) -> Any:
         encoded.append(real_encode(*args, **kwargs))
         return encoded[-1]
 
-    monkeypatch.setattr(media_encode, "encode_clip", recording_encode)
+    monkeypatch.setattr(worker_run, "encode_clip", recording_encode)
     job = submit("slow horse", duration=15)
     engine = StubEngine()
     thread, outcome = run_in_thread(Worker(runtime, engine, worker_id="w1"), runtime.queue.claim_next("w1"))
