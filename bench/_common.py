@@ -24,3 +24,24 @@ class Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+def reset_peak_rss() -> bool:
+    """Start a new peak-RSS window for this process (Linux: ``/proc/self/clear_refs``); False where unsupported.
+
+    ``getrusage``'s peak covers the whole process life, so without a reset each
+    measured run would report the largest run before it.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory (``getrusage``) since start, or since the last :func:`reset_peak_rss`."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux

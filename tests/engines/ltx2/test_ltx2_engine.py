@@ -79,7 +79,7 @@ def test_cancel_stops_at_the_next_step_and_decodes_nothing(tiny_weights, monkeyp
     assert len(ctx.progress) == 3 and decodes == []
     # The engine is still good for the next job.
     frames, _ = render(engine, spec())
-    assert frames.shape == (72, 144, 256, 3) and len(decodes) == 1
+    assert frames.shape == (72, 144, 256, 3) and len(decodes) >= 1  # a chunk of latent frames per decode
 
 
 def test_i2v_and_r2v_fit_any_image_and_output(tiny_engine):
@@ -110,12 +110,13 @@ def test_guidance_and_step_cache_paths_run(tiny_weights):
 
 def test_distilled_profile_uses_the_published_schedule(tiny_weights, monkeypatch):
     engine = load_engine("ltx2", {"weights": tiny_weights, **TINY_OPTIONS, "profile": "distilled", "steps": None})
-    calls = []
-    original = type(engine.t2v).__call__
-    monkeypatch.setattr(type(engine.t2v), "__call__", lambda self, **kw: calls.append(kw) or original(self, **kw))
+    calls, t2v = [], engine.pipelines["t2v"]
+    original = type(t2v).__call__
+    monkeypatch.setattr(type(t2v), "__call__", lambda self, **kw: calls.append(kw) or original(self, **kw))
     render(engine, spec())
     assert calls[0]["num_inference_steps"] == 8 and len(calls[0]["sigmas"]) == 8
     assert calls[0]["guidance_scale"] == 1.0 and calls[0]["stg_scale"] == 0.0
+    assert t2v.scheduler.config.use_dynamic_shifting is False  # the sigmas run as published
 
 
 def test_bad_spec_fails_before_work(tiny_engine):

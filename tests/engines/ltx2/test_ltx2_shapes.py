@@ -51,6 +51,29 @@ def test_fitted_frames_trim_to_the_exact_count():
     assert len(out) == 10 and np.array_equal(out[0], (frames[0] * 255 + 0.5).astype(np.uint8))
 
 
+def test_fitted_frames_read_a_stream_no_further_than_they_need():
+    shape = generation_shape(64, 64, 10)
+    taken = []
+
+    def stream():
+        for index in range(shape.num_frames):
+            taken.append(index)
+            yield np.full((64, 64, 3), index, np.uint8)
+
+    out = list(fitted_frames(stream(), shape))
+    assert len(out) == 10 and taken == list(range(10)) and out[-1][0, 0, 0] == 9
+    with pytest.raises(ValueError, match="fewer than the 10 needed"):
+        list(fitted_frames(iter([np.zeros((64, 64, 3), np.uint8)] * 9), shape))
+
+
+def test_two_stage_sides_are_multiples_of_64_so_half_of_each_is_valid():
+    shape = generation_shape(1920, 1080, 120, two_stage=True)
+    assert (shape.width, shape.height, shape.num_frames) == (1920, 1088, 121)
+    assert (shape.width // 2, shape.height // 2) == (960, 544)
+    assert generation_shape(1080, 1920, 24, two_stage=True).width == 1088
+    assert generation_shape(1440, 1080, 24, two_stage=True).width % 64 == 0
+
+
 def test_audio_is_cut_or_padded_to_the_clip_length():
     audio = np.ones((2, 50_000), np.float32)
     assert trim_audio(audio, 16000, 72, 24).shape == (2, 48_000)
@@ -68,3 +91,18 @@ def test_profiles_and_defaults(tmp_path):
         LTX2Options.parse(tmp_path, {"dtype": "int8"})
     with pytest.raises(ValueError, match="ic_lora"):
         LTX2Options.parse(tmp_path, {"ic_lora": tmp_path / "nope.safetensors"})
+    assert LTX2Options.parse(tmp_path, {}).two_stage == "auto"
+    with pytest.raises(ValueError, match="upsampler"):
+        LTX2Options.parse(tmp_path, {"upsampler": tmp_path / "nope"})
+    with pytest.raises(ValueError, match="decode_chunk"):
+        LTX2Options.parse(tmp_path, {"decode_chunk": 0})
+
+
+def test_the_family_comes_from_the_transformer_config():
+    from happyhorse.engines.ltx2.family import LTX2, LTX2_3, family_of
+
+    assert family_of({"num_layers": 48}) is LTX2
+    assert family_of({"gated_attn": True, "cross_attn_mod": True, "use_prompt_embeddings": False}) is LTX2_3
+    assert LTX2.call_arguments() == {"use_cross_timestep": False, "spatio_temporal_guidance_blocks": [29]}
+    with pytest.raises(ValueError, match="LTX-2 and LTX-2.3 only"):
+        family_of({"cross_attn_mod": True, "ff_bias": False})

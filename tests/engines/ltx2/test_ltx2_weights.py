@@ -71,7 +71,7 @@ def test_download_passes_its_arguments_and_checks_the_result(tiny_weights, tmp_p
     assert calls[0][1] == "Lightricks/LTX-2"
 
 
-def test_download_fetches_only_the_index_and_its_components(tmp_path, monkeypatch):
+def test_download_fetches_only_the_index_its_components_and_the_upsampler(tmp_path, monkeypatch):
     pytest.importorskip("huggingface_hub")
     requested = []
 
@@ -86,4 +86,37 @@ def test_download_fetches_only_the_index_and_its_components(tmp_path, monkeypatc
     from happyhorse.engines.ltx2.weights import download_weights
 
     download_weights(tmp_path / "w", repo_id="me/ltx")
-    assert requested == [["model_index.json"], ["model_index.json", "vae/*", "tokenizer/*"]]
+    assert requested == [["model_index.json"], ["model_index.json", "vae/*", "tokenizer/*", "latent_upsampler/*"]]
+
+
+def test_the_family_and_the_upsampler_are_named(tiny_weights, tiny_weights_2_3):
+    old, new = check(tiny_weights), check(tiny_weights_2_3)
+    assert old.returncode == 0 and new.returncode == 0, old.stderr + new.stderr
+    assert "family   LTX-2 (vocoder LTX2Vocoder, 16000 Hz)" in old.stdout
+    assert "two-stage 1080p: not available" in old.stdout
+    assert "family   LTX-2.3 (vocoder LTX2VocoderWithBWE, 48000 Hz)" in new.stdout
+    assert "ok       latent_upsampler" in new.stdout and "two-stage 1080p: available" in new.stdout
+    assert "complete:" in new.stdout and "LTX-2.3" in new.stdout
+
+
+def test_an_upsampler_kept_apart_is_checked_too(tiny_weights, tiny_weights_2_3, tmp_path):
+    result = subprocess.run([*CLI, "weights", "check", str(tiny_weights), "--upsampler", str(tiny_weights_2_3)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "two-stage 1080p: available" in result.stdout, result.stderr
+    broken = tmp_path / "upsampler"
+    shutil.copytree(tiny_weights_2_3 / "latent_upsampler", broken)
+    (broken / "diffusion_pytorch_model.safetensors").unlink()
+    result = subprocess.run([*CLI, "weights", "check", str(tiny_weights), "--upsampler", str(broken)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "lacks latent_upsampler" in result.stderr
+
+
+def test_a_later_generation_is_refused_by_name(tiny_weights_2_3, tmp_path):
+    later = tmp_path / "weights"
+    shutil.copytree(tiny_weights_2_3, later)
+    config_path = later / "transformer" / "config.json"
+    config = json.loads(config_path.read_text())
+    config.update(ff_bias=False, use_prompt_adaln_single=False)  # LTX-2.5's switches
+    config_path.write_text(json.dumps(config))
+    result = check(later)
+    assert result.returncode == 1 and "LTX-2 and LTX-2.3 only" in result.stdout

@@ -34,7 +34,7 @@ def _ltx2(key: str, kind: type, help: str) -> SettingOption:
 
 
 LTX2 = OptionGroup((
-    _ltx2("weights", Path, "Diffusers-format LTX-2 directory (check it with `happyhorse weights check DIR`)."),
+    _ltx2("weights", Path, "Diffusers-format LTX-2 / LTX-2.3 directory (check: `happyhorse weights check DIR`)."),
     _ltx2("device", str, "cuda, cuda:1, cpu... (default: the first GPU, else the CPU)."),
     _ltx2("dtype", str, "bfloat16, float16 or float32 (default: bfloat16 on a GPU)."),
     _ltx2("profile", str, "full (30 steps, guidance 3) or distilled (8 steps, no guidance; needs distilled weights)."),
@@ -47,6 +47,10 @@ LTX2 = OptionGroup((
     _ltx2("compile", bool, "torch.compile the transformer blocks."),
     _ltx2("scale", float, "Generate at this fraction of the output size, then upscale."),
     _ltx2("ic_lora", Path, "IC-LoRA for reference (r2v) conditioning."),
+    _ltx2("two_stage", str, "auto (1080p on the distilled profile when a latent upsampler is found), on or off."),
+    _ltx2("upsampler", Path, "Latent upsampler directory (default: WEIGHTS/latent_upsampler)."),
+    _ltx2("decode_chunk", int, "Latent frames (8 video frames each) decoded at a time (default 8)."),
+    _ltx2("decode_context", int, "Latent frames decoded either side of a chunk for its edge frames (default 2)."),
 ))
 
 # Image URLs are fetched at submit (the API) and run time (the worker).

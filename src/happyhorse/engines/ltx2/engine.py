@@ -1,4 +1,4 @@
-"""The ``ltx2`` engine: LTX-2 (Lightricks) through diffusers, video with its own audio.
+"""The ``ltx2`` engine: LTX-2 or LTX-2.3 (Lightricks) through diffusers, video with its own audio.
 
 One model family serves the three modes, sharing one set of weights loaded
 once per worker:
@@ -11,10 +11,30 @@ once per worker:
   N-th image; an optional IC-LoRA trained for reference conditioning is
   switched on for r2v jobs only.
 
-The soundtrack is the pipeline's own: its audio VAE and vocoder, cut to the
-clip's exact length (the encoder resamples it to 48 kHz stereo). Frames come
-at the nearest valid size and length (see :mod:`happyhorse.engines.ltx2.shapes`) and are fitted
-to the SPEC's exact size and frame count.
+Which generation the weights are (:mod:`~happyhorse.engines.ltx2.family`)
+sets the call arguments that differ between them; 1080p outputs may go
+through two stages (:mod:`~happyhorse.engines.ltx2.stages`). The soundtrack
+is the pipeline's own: its audio VAE and vocoder (24 kHz for LTX-2, 48 kHz for
+LTX-2.3), cut to the clip's exact length (the encoder resamples to 48 kHz
+stereo). Frames come at the nearest valid size and length
+(:mod:`~happyhorse.engines.ltx2.shapes`) and are fitted to the SPEC's exact
+size and frame count.
+
+Memory and threads. :meth:`LTX2Engine.generate` does the heavy work before it
+returns (text encoding, every denoising step, the audio decode) and hands back
+the video as latents behind a lazy iterator: each chunk of latent frames is
+decoded when the encoder pulls its first frame
+(:mod:`~happyhorse.engines.ltx2.decode`), so host memory holds a chunk, not the
+clip. The worker may therefore run the next job's ``generate`` while this
+job's frames are pulled on another thread (``pipelined = True``). With
+``cpu_offload="none"`` every module stays on the device and the two run side by
+side: a decode only reads the VAE, which nothing modifies. With ``model`` or
+``sequential`` offload, accelerate's hooks move modules between host and device
+on every use, so a decode racing a generate would find modules moved under
+it; there a lock serialises them: a chunk's decode and a ``generate``'s
+device work (denoising, audio decode) never overlap. The encoder then waits
+while the next job denoises, the price of offloading; decoding eagerly instead
+would hold the whole clip again.
 
 torch and diffusers are imported when the engine is built, never at import
 time, so selecting ``ltx2`` without the ``diffusion`` extra fails at start-up
@@ -23,16 +43,30 @@ with the command to install it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from happyhorse.engines.base import Clip, EngineContext, GenerationSpec, JobCancelled, check_spec
+from happyhorse.engines.ltx2.calls import generate_arguments, refine_arguments
+from happyhorse.engines.ltx2.decode import ChunkedVideoDecoder
+from happyhorse.engines.ltx2.family import family_of
 from happyhorse.engines.ltx2.options import LTX2Options, require_diffusion
-from happyhorse.engines.ltx2.shapes import GenerationShape, fit_image, fitted_frames, generation_shape, trim_audio
+from happyhorse.engines.ltx2.shapes import GenerationShape, fitted_frames, generation_shape, trim_audio
+from happyhorse.engines.ltx2.stages import (
+    StageCall,
+    find_upsampler,
+    fixed_sigma_scheduler,
+    load_upsampler,
+    run_stages,
+    uses_two_stage,
+)
 from happyhorse.engines.ltx2.weights import check_weights
 
 __all__ = ["LTX2Engine"]
@@ -43,10 +77,11 @@ log = logging.getLogger("happyhorse.engine.ltx2")
 # and fitting the frames (pulled by the encoder) share the rest.
 DENOISE_SHARE, DECODED_AT = 0.9, 0.93
 IC_LORA_ADAPTER = "ic_lora"
+MODES = ("t2v", "i2v", "r2v")
 
 
 class LTX2Engine:
-    """LTX-2 video + audio generation on a GPU (or, slowly, the CPU).
+    """LTX-2 / LTX-2.3 video + audio generation on a GPU (or, slowly, the CPU).
 
     Builds the pipelines from ``weights`` at once (the worker keeps the engine
     for its lifetime). Raises :class:`~happyhorse.engines.ltx2.options.EngineUnavailable`
@@ -55,12 +90,16 @@ class LTX2Engine:
     """
 
     name = "ltx2"
-    description = "LTX-2 (Lightricks) video+audio diffusion model via diffusers, weights from a local directory"
+    description = ("LTX-2 / LTX-2.3 (Lightricks) video+audio diffusion model via diffusers, "
+                   "weights from a local directory")
+    pipelined = True
+    """:meth:`generate` does the heavy work before it returns; the frames it hands back decode lazily and
+    may be pulled on another thread while the next :meth:`generate` runs (see the module docstring)."""
 
     def __init__(self, weights: Path | str | None = None, **options: Any) -> None:
         self.options = LTX2Options.parse(weights, options)
         require_diffusion()
-        report = check_weights(self.options.weights)
+        report = check_weights(self.options.weights, upsampler=self.options.upsampler)
         if not report.complete:
             raise ValueError(f"{report.summary()} (run `happyhorse weights check {self.options.weights}`)")
         import torch
@@ -69,20 +108,24 @@ class LTX2Engine:
         device, dtype = self._placement(torch)
         # Every component once, from the local directory only (nothing is downloaded).
         pipeline = LTX2Pipeline.from_pretrained(self.options.weights, dtype=dtype, local_files_only=True)
-        self._configure(pipeline, device, dtype)
+        folder = find_upsampler(self.options.weights, self.options.upsampler)
+        upsampler = load_upsampler(folder, dtype) if folder is not None else None
+        self._configure(pipeline, upsampler, device, dtype)
 
     @classmethod
-    def from_pipeline(cls, pipeline: Any, **options: Any) -> LTX2Engine:
-        """An engine around an already-built ``LTX2Pipeline`` (the GPU benchmark's random weights).
+    def from_pipeline(cls, pipeline: Any, *, upsampler: Any = None, **options: Any) -> LTX2Engine:
+        """An engine around an already-built ``LTX2Pipeline`` and, optionally, an already-built
+        ``LTX2LatentUpsamplerModel`` (the GPU benchmark's random weights); with one, 1080p specs go
+        two-stage exactly as with weights loaded from a directory.
 
-        ``options`` are the constructor's, without ``weights``.
+        ``options`` are the constructor's, without ``weights`` and ``upsampler``.
         """
         import torch
 
         engine = cls.__new__(cls)
         engine.options = LTX2Options.parse("<in memory>", options)
         device, dtype = engine._placement(torch)
-        engine._configure(pipeline, device, dtype)
+        engine._configure(pipeline, upsampler, device, dtype)
         return engine
 
     # -- loading -----------------------------------------------------------------
@@ -92,41 +135,80 @@ class LTX2Engine:
         dtype_name = self.options.dtype or ("bfloat16" if device.type == "cuda" else "float32")
         return device, getattr(torch, dtype_name)
 
-    def _configure(self, pipeline: Any, device: Any, dtype: Any) -> None:
-        from diffusers import LTX2ImageToVideoPipeline, LTX2InContextPipeline
-
+    def _configure(self, pipeline: Any, upsampler: Any, device: Any, dtype: Any) -> None:
         opts = self.options
+        if opts.two_stage == "on" and upsampler is None:
+            raise ValueError("two_stage is on but there is no latent upsampler (give --upsampler DIR, or put it in "
+                             f"{opts.weights}/latent_upsampler)")
         self.device, self.dtype = device, dtype
-        # 1. The t2v pipeline holds the components; the i2v and in-context ones
-        #    share those modules (no second copy in memory).
-        self.t2v = pipeline
-        self.i2v = LTX2ImageToVideoPipeline.from_pipe(self.t2v)
-        self.r2v = LTX2InContextPipeline.from_pipe(self.t2v)
-        self.pipelines = (self.t2v, self.i2v, self.r2v)
-        # 2. Operator options that change the modules themselves (shared, so set once).
-        transformer = self.t2v.transformer
+        self.family = family_of(pipeline.transformer.config)
+        self._build_pipelines(pipeline, upsampler)
+        self._apply_module_options(pipeline)
+        self._place(pipeline, upsampler, device)
+        if opts.compile:  # last, on the placed modules
+            pipeline.transformer.compile_repeated_blocks(fullgraph=True)
+        # Generating and lazily decoding share the device; with offload they take turns.
+        offloaded = opts.cpu_offload != "none"
+        self._device_lock = threading.Lock() if offloaded else contextlib.nullcontext()
+        t2v = self.pipelines["t2v"]
+        self.decoder = ChunkedVideoDecoder(
+            pipeline.vae, t2v.video_processor, chunk=opts.decode_chunk, context=opts.decode_context,
+            device_lock=self._device_lock, after_chunk=t2v.maybe_free_model_hooks if offloaded else None)
+        log.info("ltx2: %s (%s) on %s (%s), profile %s, %d steps, two-stage %s%s",
+                 opts.weights, self.family.name, device, dtype, opts.profile, opts.num_steps, opts.two_stage,
+                 "" if upsampler is not None else " (no latent upsampler)")
+
+    def _build_pipelines(self, pipeline: Any, upsampler: Any) -> None:
+        """One pipeline per mode, all sharing ``pipeline``'s modules (no second copy in memory); with an
+        upsampler, the refining (second-stage) pipelines and the upsampling one share them too.
+
+        The calls on distilled sigmas (the refining stage; the first stage on the ``distilled`` profile's
+        own 8 steps) run on a copy of the scheduler that takes sigmas as they are (see
+        :mod:`~happyhorse.engines.ltx2.stages`).
+        """
+        from diffusers import LTX2ImageToVideoPipeline, LTX2InContextPipeline, LTX2LatentUpsamplePipeline
+
+        distilled = self.options.distilled_schedule
+        fixed = fixed_sigma_scheduler(pipeline.scheduler)
+        classes = {"t2v": type(pipeline), "i2v": LTX2ImageToVideoPipeline, "r2v": LTX2InContextPipeline}
+        first = {"scheduler": fixed} if distilled else {}
+        self.pipelines = {mode: classes[mode].from_pipe(pipeline, **first) for mode in MODES}
+        self.refiners: dict[str, Any] = {}
+        self.upsample = None
+        if upsampler is not None:
+            self.refiners = dict(self.pipelines) if distilled else {
+                mode: classes[mode].from_pipe(pipeline, scheduler=fixed) for mode in MODES}
+            self.upsample = LTX2LatentUpsamplePipeline(vae=pipeline.vae, latent_upsampler=upsampler)
+
+    def _apply_module_options(self, pipeline: Any) -> None:
+        """Operator options that change the modules themselves (shared, so set once)."""
+        opts, transformer = self.options, pipeline.transformer
         if opts.attention_backend:
             transformer.set_attention_backend(opts.attention_backend)
         if opts.cache:
             transformer.enable_cache(self._cache_config())
         if opts.vae_tiling:
-            self.t2v.vae.enable_tiling()
+            pipeline.vae.enable_tiling()
         if opts.ic_lora is not None:
-            self.r2v.load_lora_weights(str(opts.ic_lora), adapter_name=IC_LORA_ADAPTER)
-        # 3. Placement: all on the device, or offloaded to the CPU between uses. Offload
-        #    hooks are per pipeline (each chains its own components), so each gets them.
-        if opts.cpu_offload == "none":
-            self.t2v.to(device)  # the modules are shared: one move places all three
-        for pipe in self.pipelines:
-            if opts.cpu_offload == "model":
+            self.pipelines["r2v"].load_lora_weights(str(opts.ic_lora), adapter_name=IC_LORA_ADAPTER)
+
+    def _place(self, pipeline: Any, upsampler: Any, device: Any) -> None:
+        """All on the device, or offloaded to the CPU between uses. Offload hooks are per pipeline
+        (each chains its own components), so each gets them."""
+        offload = self.options.cpu_offload
+        if offload == "none":
+            pipeline.to(device)  # the modules are shared: one move places them all
+            if upsampler is not None:
+                upsampler.to(device)
+        every = {id(pipe): pipe for pipe in (*self.pipelines.values(), *self.refiners.values(), self.upsample)}
+        for pipe in every.values():
+            if pipe is None:
+                continue
+            if offload == "model":
                 pipe.enable_model_cpu_offload(device=device)
-            elif opts.cpu_offload == "sequential":
+            elif offload == "sequential":
                 pipe.enable_sequential_cpu_offload(device=device)
             pipe.set_progress_bar_config(disable=True)
-        if opts.compile:
-            transformer.compile_repeated_blocks(fullgraph=True)
-        log.info("ltx2: %s on %s (%s), profile %s, %d steps",
-                 opts.weights, device, dtype, opts.profile, opts.num_steps)
 
     def _cache_config(self) -> Any:
         from diffusers import TaylorSeerCacheConfig
@@ -140,7 +222,8 @@ class LTX2Engine:
         """Generate ``spec``: frames of its exact size and count, the model's audio of its exact length.
 
         Progress is reported after every denoising step; a cancel seen at a step
-        raises :class:`JobCancelled` there, before any decoding.
+        raises :class:`JobCancelled` there, before any decoding. The frames decode
+        lazily as they are pulled, checking for a cancel before each chunk.
         """
         import torch
 
@@ -149,127 +232,115 @@ class LTX2Engine:
         if ctx.cancelled():
             raise JobCancelled()
 
-        # 2-3. Nearest valid size and length; the pipeline and its mode-specific inputs.
-        shape, pipe, arguments = self.plan(spec)
-        ctx.log.debug("ltx2: generating %dx%dx%d for %dx%dx%d", shape.width, shape.height, shape.num_frames,
-                      spec.width, spec.height, spec.num_frames)
+        # 2-3. Nearest valid size and length; the calls and their mode-specific inputs.
+        shape, stages = self.plan_stages(spec)
+        ctx.log.debug("ltx2: generating %dx%dx%d for %dx%dx%d in %d call(s)", shape.width, shape.height,
+                      shape.num_frames, spec.width, spec.height, spec.num_frames, len(stages))
 
-        # 4. Denoise with a step callback (progress, cancellation), then decode video and audio.
+        # 4. Denoise with a step callback (progress, cancellation), then decode the audio; the
+        #    video stays latents until the encoder pulls it.
         generator = torch.Generator(device="cpu").manual_seed(spec.seed)
-        try:
-            with torch.inference_mode():
-                output = pipe(
-                    **arguments,
-                    generator=generator,
-                    callback_on_step_end=_StepCallback(ctx, self.options.num_steps),
-                    output_type="np",
-                    return_dict=True,
-                )
-        except JobCancelled:
-            pipe.maybe_free_model_hooks()  # leave offloaded modules where the next job expects them
-            raise
+        with self._device_lock:
+            self._use_ic_lora(spec.mode == "r2v")
+            try:
+                with torch.inference_mode():
+                    video, audio_latents = run_stages(stages, generator=generator, output_type="latent",
+                                                      step_callback=_ProgressCallbacks(ctx, stages))
+                    audio, sample_rate = self._decode_audio(audio_latents)
+            except JobCancelled:
+                for stage in stages:  # leave offloaded modules where the next job expects them
+                    stage.pipe.maybe_free_model_hooks()
+                raise
         ctx.report_progress(DECODED_AT)
 
-        # 5. Exact length of audio and frames; frames fitted lazily as the encoder pulls them.
-        sample_rate = int(pipe.vocoder.config.output_sampling_rate)
-        audio = trim_audio(_to_numpy(output.audio[0]), sample_rate, spec.num_frames, spec.fps)
-        frames = np.asarray(output.frames[0])
+        # 5. Exact length of audio and frames; frames decoded and fitted lazily as the encoder pulls them.
+        frames = fitted_frames(self.decoder.frames(video, ctx), shape)
         return Clip(
-            frames=_reporting(fitted_frames(frames, shape), ctx, shape.out_frames),
+            frames=_reporting(frames, ctx, shape.out_frames),
             fps=spec.fps,
-            audio=audio,
+            audio=trim_audio(audio, sample_rate, spec.num_frames, spec.fps),
             sample_rate=sample_rate,
             num_frames=spec.num_frames,
         )
 
     def plan(self, spec: GenerationSpec) -> tuple[GenerationShape, Any, dict[str, Any]]:
-        """What :meth:`generate` runs for ``spec``: the valid shape, the pipeline and its keyword
-        arguments (all but ``generator``, the step callback and the output type).
+        """The first pipeline call :meth:`generate` makes for ``spec``: the valid (final) shape, the
+        pipeline and its keyword arguments (all but ``generator``, the step callback and the output type).
 
-        Lets the GPU benchmark time the stock pipeline call with exactly the engine's settings.
+        For a single-call job that is the whole job: the GPU benchmark times ``pipe(**arguments)`` as the
+        stock call. For a two-stage job it is the half-size first stage; :meth:`plan_stages` has them all.
         """
-        shape = generation_shape(spec.width, spec.height, spec.num_frames, scale=self.options.scale)
-        pipe, inputs = self._mode_inputs(spec, shape)
-        return shape, pipe, {**inputs, **self._call_arguments(spec, shape)}
+        shape, stages = self.plan_stages(spec)
+        return shape, stages[0].pipe, stages[0].arguments
 
-    def _mode_inputs(self, spec: GenerationSpec, shape: GenerationShape) -> tuple[Any, dict[str, Any]]:
-        if spec.mode == "t2v":
-            self._use_ic_lora(False)
-            return self.t2v, {}
-        if spec.mode == "i2v":
-            self._use_ic_lora(False)
-            # Cropped to the output's aspect first: the pipeline itself would stretch it.
-            return self.i2v, {"image": fit_image(spec.images[0], shape.width, shape.height)}
-        from diffusers.pipelines.ltx2.pipeline_ltx2_ic_lora import LTX2ReferenceCondition
+    def plan_stages(self, spec: GenerationSpec) -> tuple[GenerationShape, list[StageCall]]:
+        """Every pipeline call :meth:`generate` makes for ``spec``, in order, and the valid (final) shape.
 
-        self._use_ic_lora(True)
-        down = self.options.reference_downscale
-        references = [
-            LTX2ReferenceCondition(frames=fit_image(image, shape.width // down, shape.height // down),
-                                   strength=self.options.reference_strength)
-            for image in spec.images
+        ``stages.run_stages(calls, generator=..., output_type="np")`` replays them as a user's script
+        would (the stock two-stage run); :meth:`generate` runs the same calls for latents.
+        """
+        opts, mode = self.options, spec.mode
+        two_stage = uses_two_stage(opts, self.upsample is not None, spec.width, spec.height)
+        shape = generation_shape(spec.width, spec.height, spec.num_frames, scale=opts.scale, two_stage=two_stage)
+        if not two_stage:
+            return shape, [StageCall("denoise", self.pipelines[mode],
+                                     generate_arguments(spec, shape, opts, self.family))]
+        half = replace(shape, width=shape.width // 2, height=shape.height // 2)
+        return shape, [
+            StageCall("denoise", self.pipelines[mode], generate_arguments(spec, half, opts, self.family)),
+            StageCall("upsample", self.upsample, {}),
+            StageCall("denoise", self.refiners[mode], refine_arguments(spec, shape, opts, self.family)),
         ]
-        return self.r2v, {"reference_conditions": references, "reference_downscale_factor": down}
 
     def _use_ic_lora(self, active: bool) -> None:
-        # The transformer is shared by the three pipelines: the IC-LoRA must be
-        # off for t2v and i2v and on for r2v.
+        # The transformer is shared by every pipeline: the IC-LoRA must be off for t2v
+        # and i2v and on for r2v.
         if self.options.ic_lora is None:
             return
+        r2v = self.pipelines["r2v"]
         if active:
-            self.r2v.enable_lora()
-            self.r2v.set_adapters([IC_LORA_ADAPTER], [self.options.ic_lora_scale])
+            r2v.enable_lora()
+            r2v.set_adapters([IC_LORA_ADAPTER], [self.options.ic_lora_scale])
         else:
-            self.r2v.disable_lora()
+            r2v.disable_lora()
 
-    def _call_arguments(self, spec: GenerationSpec, shape: GenerationShape) -> dict[str, Any]:
-        from diffusers.pipelines.ltx2.utils import DEFAULT_NEGATIVE_PROMPT, DISTILLED_SIGMA_VALUES
-
-        opts = self.options
-        arguments: dict[str, Any] = {
-            "prompt": spec.prompt,
-            "height": shape.height,
-            "width": shape.width,
-            "num_frames": shape.num_frames,
-            "frame_rate": float(spec.fps),
-            "num_inference_steps": opts.num_steps,
-            "guidance_scale": opts.guidance_scale,
-            "max_sequence_length": opts.max_sequence_length,
-        }
-        if opts.profile == "distilled" and opts.num_steps == len(DISTILLED_SIGMA_VALUES):
-            arguments["sigmas"] = list(DISTILLED_SIGMA_VALUES)
-        if opts.guidance_scale <= 1.0:
-            # No guidance at all: one transformer pass per step (what distilled weights expect).
-            arguments.update(audio_guidance_scale=1.0, stg_scale=0.0, audio_stg_scale=0.0,
-                             modality_scale=1.0, audio_modality_scale=1.0)
-        else:
-            arguments["negative_prompt"] = opts.negative_prompt or DEFAULT_NEGATIVE_PROMPT
-        return arguments
+    def _decode_audio(self, audio_latents: Any) -> tuple[np.ndarray, int]:
+        """The pipelines' own audio decode (audio VAE, then vocoder), whole: a clip's audio is small."""
+        t2v = self.pipelines["t2v"]
+        mel = t2v.audio_vae.decode(audio_latents.to(t2v.audio_vae.dtype), return_dict=False)[0]
+        audio = t2v.vocoder(mel)[0].detach().float().cpu().numpy()
+        t2v.maybe_free_model_hooks()
+        return audio, int(t2v.vocoder.config.output_sampling_rate)
 
 
-class _StepCallback:
-    """``callback_on_step_end``: progress after each step, and the cancel check.
+class _ProgressCallbacks:
+    """``callback_on_step_end`` for each denoising call: progress over all of a job's steps, and the cancel check.
 
     Raising here leaves the pipeline's loop at once, so nothing is decoded.
     """
 
-    def __init__(self, ctx: EngineContext, num_steps: int) -> None:
-        self.ctx, self.num_steps = ctx, max(num_steps, 1)
+    def __init__(self, ctx: EngineContext, stages: list[StageCall]) -> None:
+        self.ctx = ctx
+        self.total = max(sum(stage.steps for stage in stages), 1)
+        self.steps_before: dict[StageCall, int] = {}
+        done = 0
+        for stage in stages:
+            self.steps_before[stage] = done
+            done += stage.steps
 
-    def __call__(self, pipe: Any, step: int, timestep: Any, callback_kwargs: dict) -> dict:
-        if self.ctx.cancelled():
-            raise JobCancelled()
-        self.ctx.report_progress(DENOISE_SHARE * min(step + 1, self.num_steps) / self.num_steps)
-        return {}
+    def __call__(self, stage: StageCall) -> Any:
+        before = self.steps_before[stage]
+
+        def on_step_end(pipe: Any, step: int, timestep: Any, callback_kwargs: dict) -> dict:
+            if self.ctx.cancelled():
+                raise JobCancelled()
+            self.ctx.report_progress(DENOISE_SHARE * min(before + step + 1, self.total) / self.total)
+            return {}
+
+        return on_step_end
 
 
 def _reporting(frames: Iterator[np.ndarray], ctx: EngineContext, total: int) -> Iterator[np.ndarray]:
     for index, frame in enumerate(frames, 1):
         yield frame
         ctx.report_progress(DECODED_AT + (1 - DECODED_AT) * index / total)
-
-
-def _to_numpy(audio: Any) -> np.ndarray:
-    if hasattr(audio, "detach"):
-        return audio.detach().float().cpu().numpy()
-    return np.asarray(audio, dtype=np.float32)

@@ -17,6 +17,7 @@ DIFFUSION_MODULES = ("torch", "diffusers", "transformers", "accelerate", "safete
 
 Profile = Literal["full", "distilled"]
 CpuOffload = Literal["none", "model", "sequential"]
+TwoStage = Literal["auto", "on", "off"]
 
 # Step count and guidance per profile. "full" is diffusers' LTX2Pipeline default
 # (30 steps, CFG 3 plus its audio/STG/modality guidance) for the dev weights;
@@ -73,6 +74,17 @@ class LTX2Options:
     """How clean reference tokens look to the model (1: fully clean)."""
     reference_downscale: int = 1
     """References are encoded at 1/N of the output's sides (as some IC-LoRAs are trained)."""
+    two_stage: TwoStage = "auto"
+    """Generate at half size, upsample the latents, refine with 3 distilled steps at full size (how
+    LTX-2.x reaches 1080p). ``auto``: outputs of 1080p and up, on the ``distilled`` profile, when a
+    latent upsampler is found; ``on``: every job (a missing upsampler fails at start-up); ``off``: never."""
+    upsampler: Path | None = None
+    """The latent upsampler: an ``LTX2LatentUpsamplerModel`` folder (``config.json`` + weights), or a
+    repository holding one in ``latent_upsampler/``; ``None``: ``WEIGHTS/latent_upsampler`` when present."""
+    decode_chunk: int = 8
+    """Latent frames (8 video frames each) decoded at a time: host memory grows with this, not the clip."""
+    decode_context: int = 2
+    """Latent frames decoded on each side of a chunk and dropped, so its edge frames see their neighbours."""
 
     @classmethod
     def parse(cls, weights: Path | str | None, options: Mapping[str, Any]) -> LTX2Options:
@@ -85,8 +97,9 @@ class LTX2Options:
         if unknown:
             raise ValueError(f"unknown ltx2 option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         values = {k: v for k, v in options.items() if v is not None}
-        if "ic_lora" in values:
-            values["ic_lora"] = Path(values["ic_lora"]).expanduser()
+        for key in ("ic_lora", "upsampler"):
+            if key in values:
+                values[key] = Path(values[key]).expanduser()
         parsed = cls(weights=Path(weights).expanduser(), **values)
         parsed.validate()
         return parsed
@@ -104,6 +117,13 @@ class LTX2Options:
             raise ValueError(f"scale must be in (0, 1], got {self.scale}")
         if self.reference_downscale < 1:
             raise ValueError(f"reference_downscale must be at least 1, got {self.reference_downscale}")
+        if self.two_stage not in ("auto", "on", "off"):
+            raise ValueError(f"two_stage must be auto, on or off, got {self.two_stage!r}")
+        if self.upsampler is not None and not self.upsampler.exists():
+            raise ValueError(f"upsampler {str(self.upsampler)!r} does not exist")
+        if self.decode_chunk < 1 or self.decode_context < 0:
+            raise ValueError(f"decode_chunk must be at least 1 and decode_context at least 0, "
+                             f"got {self.decode_chunk} and {self.decode_context}")
         if self.attention_backend and "hub" in self.attention_backend:
             raise ValueError(f"attention backend {self.attention_backend!r} downloads kernels from the Hub at run "
                              "time; install the kernel package and use the local backend (e.g. flash, _flash_3, sage)")
@@ -115,6 +135,11 @@ class LTX2Options:
     @property
     def num_steps(self) -> int:
         return self.steps if self.steps is not None else PROFILE_STEPS[self.profile]
+
+    @property
+    def distilled_schedule(self) -> bool:
+        """Whether calls run diffusers' 8 published distilled sigmas: the ``distilled`` profile at its own step count."""
+        return self.profile == "distilled" and self.num_steps == PROFILE_STEPS["distilled"]
 
     @property
     def guidance_scale(self) -> float:

@@ -13,7 +13,7 @@ Only numpy and Pillow here: no torch, so the arithmetic is testable anywhere.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,18 +49,22 @@ def valid_num_frames(num_frames: int, multiple: int = TEMPORAL_MULTIPLE) -> int:
     return multiple * math.ceil((num_frames - 1) / multiple) + 1
 
 
-def generation_shape(width: int, height: int, num_frames: int, *, scale: float = 1.0) -> GenerationShape:
+def generation_shape(width: int, height: int, num_frames: int, *, scale: float = 1.0,
+                     two_stage: bool = False) -> GenerationShape:
     """The valid shape to generate for an output of ``width x height x num_frames``.
 
     ``scale`` < 1 generates at that fraction of the output's sides and upscales
     the frames afterwards: less memory and time per step, at a loss of detail
     (an operator's choice for small GPUs, and what the CPU tests use).
+    ``two_stage`` rounds the sides to multiples of 64, so that the first stage,
+    at half the size, is itself valid and the latent upsampler's 2x lands on it.
     """
     if not 0 < scale <= 1:
         raise ValueError(f"scale must be in (0, 1], got {scale}")
+    multiple = SPATIAL_MULTIPLE * (2 if two_stage else 1)
     return GenerationShape(
-        width=nearest_multiple(width * scale),
-        height=nearest_multiple(height * scale),
+        width=nearest_multiple(width * scale, multiple),
+        height=nearest_multiple(height * scale, multiple),
         num_frames=valid_num_frames(num_frames),
         out_width=width,
         out_height=height,
@@ -92,12 +96,17 @@ def fit_frame(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(image.resize((width, height), Image.Resampling.BICUBIC, box=box))
 
 
-def fitted_frames(frames: np.ndarray, shape: GenerationShape) -> Iterator[np.ndarray]:
-    """The first ``out_frames`` of ``frames`` ``[T, H, W, 3]``, each fitted to the output size, lazily."""
-    if len(frames) < shape.out_frames:
-        raise ValueError(f"the pipeline returned {len(frames)} frames, fewer than the {shape.out_frames} needed")
-    for index in range(shape.out_frames):
-        yield fit_frame(frames[index], shape.out_width, shape.out_height)
+def fitted_frames(frames: Iterable[np.ndarray], shape: GenerationShape) -> Iterator[np.ndarray]:
+    """The first ``out_frames`` of ``frames`` (``[H, W, 3]`` each, an array or a stream), each fitted to the
+    output size, lazily: a stream is read no further than the frames it needs."""
+    count = 0
+    for frame in frames:
+        yield fit_frame(frame, shape.out_width, shape.out_height)
+        count += 1
+        if count == shape.out_frames:
+            return
+    if count < shape.out_frames:
+        raise ValueError(f"the pipeline returned {count} frames, fewer than the {shape.out_frames} needed")
 
 
 def fit_image(image: np.ndarray, width: int, height: int) -> Image.Image:

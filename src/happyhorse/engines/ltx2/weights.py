@@ -1,10 +1,14 @@
-"""What an LTX-2 weights directory holds, and the one explicit way to download one.
+"""What an LTX-2 / LTX-2.3 weights directory holds, and the one explicit way to download one.
 
 A diffusers-format directory has ``model_index.json`` naming each component
 and one folder per component. :func:`check_weights` reads it without torch, so
 ``happyhorse weights check DIR`` works on any install and a worker can refuse a
-broken directory at start-up, before loading anything. Nothing here downloads
-unless :func:`download_weights` is called (by ``happyhorse weights download``).
+broken directory at start-up, before loading anything. It also says which
+generation the weights are (:mod:`~happyhorse.engines.ltx2.family`) and whether
+a latent upsampler is there (``latent_upsampler/``, as in ``Lightricks/LTX-2``,
+or a folder given apart): without one, two-stage 1080p is not available.
+Nothing here downloads unless :func:`download_weights` is called (by
+``happyhorse weights download``).
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from happyhorse.engines.ltx2.family import family_of
+from happyhorse.engines.ltx2.stages import UPSAMPLER_FOLDER, find_upsampler
 
 DEFAULT_REPO_ID = "Lightricks/LTX-2"
 
@@ -49,27 +56,38 @@ class WeightsReport:
     problems: list[str] = field(default_factory=list)
     """Directory-level problems (no ``model_index.json``, unreadable index)."""
     components: list[ComponentStatus] = field(default_factory=list)
+    family: str | None = None
+    """``LTX-2`` or ``LTX-2.3``, from the transformer's config; ``None`` when it cannot be read."""
+    vocoder: str | None = None
+    """The vocoder's class and sample rate, e.g. ``LTX2VocoderWithBWE, 48000 Hz``."""
+    upsampler: ComponentStatus | None = None
+    """The latent upsampler, when one was found (two-stage 1080p needs it); a broken one makes the
+    report incomplete."""
 
     @property
     def complete(self) -> bool:
-        return not self.problems and all(c.ok for c in self.components)
+        upsampler_ok = self.upsampler is None or self.upsampler.ok
+        return not self.problems and all(c.ok for c in self.components) and upsampler_ok
 
     @property
     def missing(self) -> list[str]:
         """Names of what is missing or broken (``model_index.json`` and component names)."""
         index = ["model_index.json"] if any("model_index.json" in p for p in self.problems) else list(self.problems)
-        return index + [c.name for c in self.components if not c.ok]
+        broken = [c for c in (*self.components, self.upsampler) if c is not None and not c.ok]
+        return index + [c.name for c in broken]
 
     def summary(self) -> str:
         """One line: complete, or what is missing."""
         if self.complete:
-            return f"{self.path}: complete ({self.pipeline_class})"
-        details = "; ".join(self.problems + [f"{c.name}: {c.problem}" for c in self.components if not c.ok])
+            return f"{self.path}: complete {self.family} weights ({self.pipeline_class})"
+        broken = [c for c in (*self.components, self.upsampler) if c is not None and not c.ok]
+        details = "; ".join(self.problems + [f"{c.name}: {c.problem}" for c in broken])
         return f"{self.path}: incomplete LTX-2 weights: {details}"
 
 
-def check_weights(path: Path | str) -> WeightsReport:
-    """Inspect ``path`` as a diffusers-format LTX-2 directory, reading only small JSON files."""
+def check_weights(path: Path | str, *, upsampler: Path | None = None) -> WeightsReport:
+    """Inspect ``path`` as a diffusers-format LTX-2 directory, reading only small JSON files; ``upsampler``
+    is a latent upsampler kept apart from it (by default ``path/latent_upsampler`` is looked for)."""
     path = Path(path).expanduser()
     if not path.is_dir():
         return WeightsReport(path, None, problems=[f"{path} is not a directory"])
@@ -92,7 +110,37 @@ def check_weights(path: Path | str) -> WeightsReport:
             components.append(ComponentStatus(name, None, None, "not listed in model_index.json"))
             continue
         components.append(_check_component(path / name, name, library, class_name))
-    return WeightsReport(path, index.get("_class_name"), problems, components)
+    family = _family(path / "transformer", problems)
+    folder = find_upsampler(path, upsampler)
+    upsampler_status = None if folder is None else _check_component(
+        folder, "latent_upsampler", "diffusers", _read_config(folder).get("_class_name"))
+    return WeightsReport(path, index.get("_class_name"), problems, components, family=family,
+                         vocoder=_vocoder(path / "vocoder"), upsampler=upsampler_status)
+
+
+def _read_config(folder: Path) -> dict:
+    try:
+        return json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _family(folder: Path, problems: list[str]) -> str | None:
+    config = _read_config(folder)
+    if not config:
+        return None  # the transformer's own status says what is wrong with it
+    try:
+        return family_of(config).name
+    except ValueError as exc:
+        problems.append(str(exc))
+        return None
+
+
+def _vocoder(folder: Path) -> str | None:
+    config = _read_config(folder)
+    if not config:
+        return None
+    return f"{config.get('_class_name', '?')}, {config.get('output_sampling_rate', '?')} Hz"
 
 
 def _check_component(folder: Path, name: str, library: str | None, class_name: str | None) -> ComponentStatus:
@@ -137,8 +185,10 @@ def download_weights(
     """Download a diffusers-format LTX-2 repository into ``target`` (an explicit operator action only).
 
     Fetches ``model_index.json`` first, then only the component folders it
-    lists: repositories such as ``Lightricks/LTX-2`` also hold single-file
-    checkpoints at their root that the diffusers pipeline does not use.
+    lists and ``latent_upsampler/`` where the repository has one (it is no
+    pipeline component, so the index does not list it): repositories such as
+    ``Lightricks/LTX-2`` also hold single-file checkpoints at their root that
+    the diffusers pipeline does not use.
     Needs ``huggingface_hub`` (in the ``diffusion`` extra) and internet access.
     """
     try:
@@ -152,7 +202,8 @@ def download_weights(
     snapshot_download(allow_patterns=["model_index.json"], **common)
     index = json.loads((target / "model_index.json").read_text())
     folders = [k for k, v in index.items() if not k.startswith("_") and isinstance(v, list) and v and v[0]]
-    return Path(snapshot_download(allow_patterns=["model_index.json", *(f"{f}/*" for f in folders)], **common))
+    patterns = ["model_index.json", *(f"{folder}/*" for folder in (*folders, UPSAMPLER_FOLDER))]
+    return Path(snapshot_download(allow_patterns=patterns, **common))
 
 
 def format_size(num_bytes: int) -> str:
