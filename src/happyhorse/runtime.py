@@ -6,13 +6,14 @@ every process of a deployment sees the same database, storage and signing key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
 from happyhorse.billing.holds import settle_hold
 from happyhorse.db.engine import make_engine
 from happyhorse.jobs.queue import JobQueue
+from happyhorse.jobs.registry import WorkerRegistry
 from happyhorse.private_files import make_private_dir, make_private_sqlite_file
 from happyhorse.settings import Settings
 from happyhorse.storage.base import Storage
@@ -26,6 +27,11 @@ class Runtime:
     queue: JobQueue
     storage: Storage
     signer: UrlSigner
+    workers: WorkerRegistry = field(init=False)
+    """The registry of running workers (which modes the deployment serves), on ``db``."""
+
+    def __post_init__(self) -> None:
+        self.workers = WorkerRegistry(self.db)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:

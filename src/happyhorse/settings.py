@@ -85,6 +85,9 @@ class Settings:
     lease_seconds: float = 30.0
     heartbeat_seconds: float = 10.0
     max_attempts: int = 3
+    worker_seen_seconds: float = 60.0
+    """A worker counts as registered (its engine's modes as served) while it was seen within this many
+    seconds; each worker refreshes its registration every third of it. The same on every process."""
     shutdown_grace_seconds: float = 30.0
     """Seconds a running job may take to finish after SIGTERM before the worker puts it back in the queue."""
     storage_sweep_interval_seconds: float = 300.0

@@ -29,6 +29,7 @@ NOT_OPTIONS = {
     "lease_seconds": "the claim protocol's timing, tuned with heartbeat_seconds",
     "heartbeat_seconds": "the claim protocol's timing, tuned with lease_seconds",
     "max_attempts": "retries of a job whose worker died: fixed for now",
+    "worker_seen_seconds": "the worker registry's timing: fixed for now, like the lease's",
     "session_ttl_seconds": "dashboard sign-in length: fixed for now",
 }
 

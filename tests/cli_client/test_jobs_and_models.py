@@ -43,8 +43,10 @@ def test_models_names_the_engine_and_says_it_is_not_neural(cli):
     assert done.returncode == 0, done.stderr
     assert "happyhorse-1-1" in done.stdout and "engine: preview" in done.stdout
     assert "NOT a neural network" in done.stdout and "procedural" in done.stdout
+    assert "served now: t2v, i2v, r2v" in done.stdout  # by the registered preview worker, or none yet
     [card] = json.loads(cli("models", "--json").stdout)
     assert card["engine"]["name"] == "preview" and card["engine"]["neural"] is False
+    assert card["served_modes"] == ["t2v", "i2v", "r2v"]
 
 
 def _job(status: str, progress: int, position: int | None) -> happyhorse.Job:

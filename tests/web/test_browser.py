@@ -317,6 +317,18 @@ def test_the_playground_follows_a_changed_model_card(context, service, web_clien
     assert "Auto will use references → video: 3 reference images" in page.locator("#mode-hint").inner_text()
 
 
+def test_the_playground_offers_only_the_served_modes(context, service, web_client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Workers whose engine serves t2v and i2v only (issue 13): r2v is not offered.
+    from happyhorse.api.routes import models
+
+    real_card = models.model_card
+    monkeypatch.setattr(models, "model_card", lambda runtime: {**real_card(runtime), "served_modes": ["t2v", "i2v"]})
+    page = open_playground(context, service, web_client, "served@example.com")
+    page.goto("/dashboard/playground")
+    page.wait_for_selector("body[data-ready=true]")
+    assert form_rules(page)["modes"] == ["t2v", "i2v"]
+
+
 def test_operator_pages(context, service, web_client) -> None:  # type: ignore[no-untyped-def]
     from happyhorse.web.users import create_user
 

@@ -200,12 +200,30 @@ class EngineInfo(BaseModel):
     neural: bool
 
 
+class ServingEngine(BaseModel):
+    name: str
+    modes: list[str] = Field(description="the modes this engine serves")
+    workers: int = Field(description="how many recently registered workers run it")
+
+
+class WorkersInfo(BaseModel):
+    """The deployment's workers seen recently (each refreshes its registration while it runs)."""
+
+    registered: int = Field(description="how many; 0: none registered yet, so `served_modes` are the model's "
+                            "modes as such and no mode is refused at submit")
+    engines: list[ServingEngine]
+
+
 class ModelObject(BaseModel):
     id: str
     object: Literal["model"]
     aliases: list[str]
     engine: EngineInfo
-    modes: list[str]
+    modes: list[str] = Field(description="the model's modes (what a request may resolve to)")
+    served_modes: list[str] = Field(
+        description="the modes the deployment's recently registered workers serve; a submit of another mode "
+        "is a 400 `mode_not_served`. With no worker registered (`workers.registered` 0): the model's modes")
+    workers: WorkersInfo
     aspect_ratios: list[str]
     resolutions: list[str]
     frame_sizes: dict[str, list[int]]

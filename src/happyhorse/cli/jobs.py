@@ -107,5 +107,9 @@ def models(as_json: JsonOutput = False, api_key: ApiKey = None, base_url: BaseUr
         stdout.print(f"  engine: [bold]{engine.name}[/bold] ({kind}): {engine.description}")
         stdout.print(f"  modes: {', '.join(card.modes)}; aspect ratios: {', '.join(card.aspect_ratios)}; "
                      f"resolutions: {', '.join(card.resolutions)}")
+        registered = card.workers.registered
+        stdout.print(f"  served now: {', '.join(card.served_modes)} "
+                     + (f"({registered} worker{'s' if registered != 1 else ''} registered)" if registered
+                        else "(no worker registered yet)"))
         stdout.print(f"  duration: {card.duration.get('min')}-{card.duration.get('max')} s at {card.fps} fps; "
                      f"up to {card.max_images} images; prices: {prices}")

@@ -170,8 +170,28 @@ class EngineInfo(_APIObject):
     """False for the procedural ``preview`` engine: its videos do not come from a neural network."""
 
 
+class ServingEngine(_APIObject):
+    """An engine the deployment's workers run, and the modes it serves."""
+
+    name: str
+    """e.g. ``preview``, ``magihuman``."""
+    modes: list[str]
+    """The modes it serves (its workers claim no other)."""
+    workers: int
+    """How many recently registered workers run it."""
+
+
+class WorkersInfo(_APIObject):
+    """The deployment's workers seen recently."""
+
+    registered: int
+    """How many; 0: none registered yet, so ``served_modes`` are the model's modes as such."""
+    engines: list[ServingEngine]
+    """Each engine they run, with its modes."""
+
+
 class Model(_APIObject):
-    """The model card: modes, limits, prices and the engine behind it."""
+    """The model card: modes, limits, prices, the engine behind it, and the modes served now."""
 
     id: str
     """``happyhorse-1-1``."""
@@ -182,7 +202,12 @@ class Model(_APIObject):
     engine: EngineInfo
     """The engine that generates this model's videos here."""
     modes: list[str]
-    """``t2v``, ``i2v``, ``r2v``."""
+    """The model's modes: ``t2v``, ``i2v``, ``r2v``."""
+    served_modes: list[str]
+    """The modes the deployment's workers serve; a submit of another is refused (``mode_not_served``).
+    With no worker registered (``workers.registered`` 0): the model's modes."""
+    workers: WorkersInfo
+    """The workers seen recently and their engines."""
     aspect_ratios: list[str]
     """Accepted ``aspect_ratio`` values."""
     resolutions: list[str]

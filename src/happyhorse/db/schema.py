@@ -212,3 +212,21 @@ web_sessions = Table(
     Column("expires_at", Double, nullable=False),
     Column("ended_at", Double, nullable=True),
 )
+
+
+# -- the worker registry (migration 0007): which engines, serving which modes, are running --------
+
+workers = Table(
+    "workers",
+    metadata,
+    # The worker's own id (``host:pid:xxxx``), as it writes on the jobs it claims.
+    Column("id", String(300), primary_key=True),
+    Column("engine", String(64), nullable=False),
+    # The modes its engine serves (a list, in the rules' order): it claims no other.
+    Column("modes", JSON, nullable=False),
+    Column("started_at", Double, nullable=False),
+    # Refreshed by the worker's housekeeping thread; a worker not seen for
+    # ``worker_seen_seconds`` no longer counts (it crashed, or its host is gone).
+    Column("last_seen_at", Double, nullable=False),
+    Index("ix_workers_last_seen_at", "last_seen_at"),
+)

@@ -19,6 +19,7 @@ from happyhorse.engines.base import (
     GenerationSpec,
     JobCancelled,
     NullContext,
+    engine_modes,
 )
 from happyhorse.engines.ltx2.options import EngineUnavailable
 
@@ -75,5 +76,6 @@ __all__ = [
     "GenerationSpec",
     "JobCancelled",
     "NullContext",
+    "engine_modes",
     "load_engine",
 ]

@@ -79,7 +79,11 @@ class Engine(Protocol):
     """An engine may also set ``pipelined = True``: its ``generate`` does the heavy work (a GPU's)
     before it returns, so the worker generates the next job while this one's frames are pulled
     and encoded on another thread — then pulling a clip's frames must be safe while ``generate``
-    runs for the next job. Without it, the worker runs one job after the other."""
+    runs for the next job. Without it, the worker runs one job after the other.
+
+    An engine may also set ``modes``, the modes it serves (a subset of the model's, e.g.
+    ``("t2v", "i2v")``); its worker claims only jobs of those modes (see :func:`engine_modes`).
+    Without it, the engine serves every mode of the model's rules."""
 
     name: str
     """Short name of the engine (``preview``, ``ltx2``, ``wan``)."""
@@ -87,6 +91,21 @@ class Engine(Protocol):
     """One line shown in ``GET /v1/models``, honest about what the engine is."""
 
     def generate(self, spec: GenerationSpec, ctx: EngineContext) -> Clip: ...
+
+
+def engine_modes(engine: object) -> tuple[str, ...]:
+    """The modes ``engine`` serves, in the rules' order: its ``modes`` attribute, or every
+    mode of the model's rules when it has none. Raises ``ValueError`` for a mode the rules
+    do not know or an empty set (an engine that serves nothing is a mistake, not a choice)."""
+    declared = getattr(engine, "modes", None)
+    if declared is None:
+        return RULES.modes
+    declared = tuple(declared)
+    unknown = sorted(set(declared) - set(RULES.modes))
+    if unknown or not declared:
+        raise ValueError(f"engine {getattr(engine, 'name', engine)!r} declares modes {declared!r}; "
+                         f"expected one or more of {', '.join(RULES.modes)}")
+    return tuple(mode for mode in RULES.modes if mode in declared)
 
 
 def check_spec(spec: GenerationSpec) -> None:

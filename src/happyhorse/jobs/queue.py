@@ -98,7 +98,7 @@ class JobQueue:
 
     def claim_next(
         self, worker_id: str, *, lease_seconds: float = 30.0, engine: str | None = None,
-        max_running_per_account: int = 0,
+        max_running_per_account: int = 0, modes: Iterable[str] | None = None,
     ) -> ClaimedJob | None:
         """Lease the next queued job, or None when none is claimable.
 
@@ -108,23 +108,26 @@ class JobQueue:
         ``engine`` names the engine that will run it (shown on the job from now on).
         ``max_running_per_account`` (0: no cap) skips the jobs of accounts that
         already have that many running, so one account cannot take every worker.
+        ``modes`` (None: every mode) are the modes the worker's engine serves: a job
+        of any other mode is never claimed, and waits for a worker that serves it.
 
         One short transaction. PostgreSQL skips rows other claimers have locked;
         SQLite serialises claimers with ``BEGIN IMMEDIATE`` (see ``make_engine``).
         """
         postgres = self.engine.dialect.name == "postgresql"
+        only = fairness.mode_subset(modes)
         with self.engine.begin() as conn:
-            account_id = conn.execute(fairness.next_account_query(max_running_per_account)).scalar()
+            account_id = conn.execute(fairness.next_account_query(max_running_per_account, only)).scalar()
             if account_id is None:
                 return None
             row = conn.execute(
-                self._claim_statement(worker_id, lease_seconds, engine, max_running_per_account, account_id)
+                self._claim_statement(worker_id, lease_seconds, engine, max_running_per_account, account_id, only)
             ).first()
             if row is None and postgres:
                 # Concurrent claimers took that account's jobs since we looked: take
                 # anyone's oldest rather than leave this worker idle for a poll.
                 row = conn.execute(
-                    self._claim_statement(worker_id, lease_seconds, engine, max_running_per_account, None)
+                    self._claim_statement(worker_id, lease_seconds, engine, max_running_per_account, None, only)
                 ).first()
         if row is None:
             return None
@@ -133,9 +136,10 @@ class JobQueue:
 
     def _claim_statement(
         self, worker_id: str, lease_seconds: float, engine: str | None, max_running_per_account: int,
-        account_id: str | None,
+        account_id: str | None, modes: tuple[str, ...] | None,
     ) -> Update:
-        """``UPDATE ... RETURNING`` that leases the oldest queued job (of ``account_id``, if given)."""
+        """``UPDATE ... RETURNING`` that leases the oldest queued job (of ``account_id``, if given;
+        of ``modes``, if given)."""
         t = transition(Event.CLAIM)
         next_id = (
             select(jobs.c.id)
@@ -143,6 +147,8 @@ class JobQueue:
             .order_by(*queries.claim_order(jobs))
             .limit(1)
         )
+        if modes is not None:
+            next_id = next_id.where(fairness.mode_in(jobs, modes))
         if account_id is not None:
             next_id = next_id.where(jobs.c.account_id == account_id)
         if max_running_per_account > 0:

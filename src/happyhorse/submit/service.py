@@ -37,6 +37,7 @@ from happyhorse.jobs import queries
 from happyhorse.jobs.model import Job
 from happyhorse.jobs.request import JobInput, JobRequest
 from happyhorse.submit.queued_cap import ensure_queued_within_cap
+from happyhorse.submit.served_modes import ensure_mode_served
 from happyhorse.rules import output_geometry
 from happyhorse.runtime import Runtime
 from happyhorse.inputs.uploads import forget_stored_image, insert_upload, store_image, use_upload
@@ -100,7 +101,10 @@ def submit_generation(
     """Check the request's images and queue the job with its hold; returns the
     job and its queue position as of the insert (a worker may claim it a moment
     later). Raises :class:`~happyhorse.errors.InsufficientCredits` (402) when
-    the account's available balance is below the job's price."""
+    the account's available balance is below the job's price, and
+    :class:`~happyhorse.errors.InvalidRequest` ``mode_not_served`` when no registered
+    worker serves the request's mode (see :mod:`happyhorse.submit.served_modes`)."""
+    ensure_mode_served(runtime, request.mode)  # first: nothing fetched or stored for a job no worker takes
     for ref in request.images:
         if ref.kind == "url":
             validate_image_url(ref.value, param=ref.param)  # syntax only: nothing is resolved yet

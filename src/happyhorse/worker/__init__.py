@@ -16,8 +16,10 @@ Read in the order a job lives:
   generate, encode, store), ending in an :class:`~happyhorse.worker.outcome.Outcome`;
 - :mod:`~happyhorse.worker.outcome`: what a run came to, written to the queue and
   logged once by :func:`~happyhorse.worker.outcome.finish_job`;
-- :mod:`~happyhorse.worker.housekeeping`: reaping expired leases and sweeping
-  orphaned files, in a side thread, so a long job never delays them;
+- :mod:`~happyhorse.worker.housekeeping`: reaping expired leases, sweeping
+  orphaned files and refreshing the worker's registration (its engine and the
+  modes it serves, :mod:`happyhorse.jobs.registry`), in a side thread, so a long
+  job never delays them;
 - :mod:`~happyhorse.worker.thread`: :class:`WorkerThread`, the worker inside ``happyhorse serve``.
 """
 

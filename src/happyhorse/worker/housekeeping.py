@@ -1,8 +1,10 @@
-"""The worker's side task: reaping expired leases and sweeping orphaned files.
+"""The worker's side task: reaping expired leases, sweeping orphaned files, and
+keeping the worker's registration fresh.
 
 It runs in its own thread, started and stopped with the worker, so a worker
 busy on a ten-minute GPU job still takes back a dead worker's job within a
-third of a lease period of its expiry.
+third of a lease period of its expiry, and still counts as registered
+(:mod:`happyhorse.jobs.registry`) however long its job takes.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from happyhorse.runtime import Runtime
 from happyhorse.storage.sweep import OrphanSweeper
@@ -21,10 +24,13 @@ TICK_SECONDS = 0.5
 
 
 class Housekeeping:
-    """Reaps every ``lease_seconds / 3``; sweeps one bounded batch every ``storage_sweep_interval_seconds``."""
+    """Reaps every ``lease_seconds / 3``; sweeps one bounded batch every ``storage_sweep_interval_seconds``;
+    calls ``register`` (the worker's registration) every ``worker_seen_seconds / 3``."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, register: Callable[[], None] | None = None) -> None:
         self.runtime = runtime
+        self._register = register
+        self._next_register = 0.0
         self._next_reap = 0.0
         self._sweeper: OrphanSweeper | None = None
         # Not at start: a worker that crashes and restarts in a loop should not sweep each time.
@@ -59,9 +65,19 @@ class Housekeeping:
             self._stop.wait(TICK_SECONDS)
 
     def run_due(self) -> None:
-        """Reap and sweep, each if its time has come."""
+        """Reap, sweep and register, each if its time has come."""
         self.reap_if_due()
         self.sweep_if_due()
+        self.register_if_due()
+
+    def register_if_due(self) -> None:
+        """Refresh the worker's registration, a few times per ``worker_seen_seconds``."""
+        now = time.monotonic()
+        if self._register is None or now < self._next_register:
+            return
+        # Before the call: a failing database is retried at the next due time, not every tick.
+        self._next_register = now + self.runtime.settings.worker_seen_seconds / 3
+        self._register()
 
     def reap_if_due(self) -> None:
         now = time.monotonic()

@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from happyhorse.engines import Engine
+from happyhorse.engines import Engine, engine_modes
 from happyhorse.jobs.model import ClaimedJob
 from happyhorse.runtime import Runtime
 from happyhorse.worker.active import ActiveJob
@@ -54,19 +54,25 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self) & 0xFFFF:x}"
         self.pipelined = bool(getattr(engine, "pipelined", False))
         """Whether the next job generates while the last one is encoded (see the module's doc)."""
+        self.modes = engine_modes(engine)
+        """The modes the engine serves: the worker claims jobs of these only, and registers them."""
         self.stop = threading.Event()
         """Set: finish the jobs under way, claim no more."""
         self.abort = threading.Event()
         """Set: stop the jobs under way at the engine's next step and give them back to the queue."""
-        self.housekeeping = Housekeeping(runtime)
+        self.housekeeping = Housekeeping(runtime, register=self.register)
         self._held: set[ActiveJob] = set()
         self._held_lock = threading.Lock()
         self._abort_timer: threading.Timer | None = None
 
     def run(self) -> None:
         """Work until :attr:`stop` is set, with the housekeeping thread beside the loop."""
-        log.info("worker %s ready (engine %s%s)", self.worker_id, self.engine.name,
-                 ", pipelined" if self.pipelined else "")
+        log.info("worker %s ready (engine %s serving %s%s)", self.worker_id, self.engine.name,
+                 ", ".join(self.modes), ", pipelined" if self.pipelined else "")
+        try:
+            self.register()
+        except Exception:  # the database is away: housekeeping registers once it is back
+            log.warning("worker %s: could not register; retrying from housekeeping", self.worker_id, exc_info=True)
         self.housekeeping.start()
         intake, finisher = Intake(self._claim), Finisher(self._finish)
         try:
@@ -75,9 +81,22 @@ class Worker:
             self._give_back(intake.close())
             finisher.close()
             self.housekeeping.stop()
+            self._unregister()
             if self._abort_timer is not None:  # ended within its grace: nothing left to abort
                 self._abort_timer.cancel()
         log.info("worker %s stopped", self.worker_id)
+
+    def register(self) -> None:
+        """Record (or refresh) this worker, its engine and the modes it serves in the worker
+        registry, which the API reads to tell which modes the deployment serves."""
+        self.runtime.workers.register(self.worker_id, self.engine.name, self.modes)
+
+    def _unregister(self) -> None:
+        try:
+            self.runtime.workers.unregister(self.worker_id)
+        except Exception:  # the database is away: the registration lapses by itself
+            log.warning("worker %s: could not unregister; its registration will lapse", self.worker_id,
+                        exc_info=True)
 
     def _work(self, intake: Intake, finisher: Finisher) -> None:
         failures = 0  # in a row: the back-off grows with them, and only the first gets a traceback
@@ -128,7 +147,7 @@ class Worker:
         settings = self.runtime.settings
         claimed = self.runtime.queue.claim_next(
             self.worker_id, lease_seconds=settings.lease_seconds, engine=self.engine.name,
-            max_running_per_account=settings.max_running_jobs_per_account,
+            max_running_per_account=settings.max_running_jobs_per_account, modes=self.modes,
         )
         if claimed is None:
             return None

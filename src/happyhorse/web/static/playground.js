@@ -542,8 +542,11 @@ function applyModelRules(model) {
   $("max-images").textContent = String(model.max_images);
   $("last-character").textContent = `character${model.max_images}`;
 
+  // Offered: the model's modes that the deployment's workers serve (served_modes; all of the
+  // model's while no worker is registered). Auto may still resolve to one not served: the API says so.
+  const servedModes = model.served_modes ?? model.modes;
   for (const radio of form.querySelectorAll('input[name="mode"]')) {
-    const served = radio.value === "auto" || model.modes.includes(radio.value);
+    const served = radio.value === "auto" || (model.modes.includes(radio.value) && servedModes.includes(radio.value));
     radio.disabled = !served;
     radio.hidden = form.querySelector(`label[for="${radio.id}"]`).hidden = !served;
     if (!served && radio.checked) $("mode-auto").checked = true;
