@@ -48,7 +48,7 @@ def test_one_api_two_workers(hh, processes, shared_db, tmp_path) -> None:
 
     hh.wait_healthy(base_url, api)
     for worker in workers:
-        hh.wait_for_log(worker, " ready (engine preview)")
+        hh.wait_for_log(worker, " ready (engine preview serving t2v, i2v, r2v)")
 
     with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
         job_ids = []
