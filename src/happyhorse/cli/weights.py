@@ -1,4 +1,7 @@
-"""``happyhorse weights check|download``: LTX-2 / LTX-2.3 weights directories for the ``ltx2`` engine.
+"""``happyhorse weights check|download``: weights directories for the ``ltx2`` and ``magihuman`` engines.
+
+``--engine`` picks the layout (default ``ltx2``); ``magihuman``'s is described in
+:mod:`happyhorse.engines.magihuman.weights`.
 
 ``check`` reads only small JSON files and works on any install; it says which
 generation it found and whether two-stage 1080p is available (a latent
@@ -16,17 +19,24 @@ import typer
 if TYPE_CHECKING:
     from happyhorse.engines.ltx2.weights import ComponentStatus
 
-weights_app = typer.Typer(help="Check or download LTX-2 / LTX-2.3 weights for the ltx2 engine.",
+weights_app = typer.Typer(help="Check or download weights for the ltx2 (LTX-2 / LTX-2.3) or magihuman engine.",
                           no_args_is_help=True)
 
 WeightsDir = Annotated[Path, typer.Argument(help="A diffusers-format LTX-2 or LTX-2.3 directory.")]
+EngineName = Annotated[str, typer.Option("--engine", help="Whose layout: ltx2 or magihuman.")]
 UpsamplerDir = Annotated[Path | None, typer.Option(
     "--upsampler", help="A latent upsampler kept apart from DIRECTORY (default: DIRECTORY/latent_upsampler).")]
 
 
 @weights_app.command("check")
-def check(directory: WeightsDir, upsampler: UpsamplerDir = None) -> None:
+def check(directory: WeightsDir, upsampler: UpsamplerDir = None, engine: EngineName = "ltx2") -> None:
     """Say what DIRECTORY holds, which generation it is and what is missing; exit 0 when complete, 1 when not."""
+    if engine == "magihuman":
+        _check_magihuman(directory)
+        return
+    if engine != "ltx2":
+        typer.echo(f"error: --engine must be ltx2 or magihuman, got {engine!r}", err=True)
+        raise typer.Exit(2)
     from happyhorse.engines.ltx2.weights import check_weights
 
     report = check_weights(directory, upsampler=upsampler)
@@ -49,6 +59,24 @@ def check(directory: WeightsDir, upsampler: UpsamplerDir = None) -> None:
     raise typer.Exit(1)
 
 
+def _check_magihuman(directory: Path) -> None:
+    from happyhorse.engines.magihuman.weights import check_weights
+
+    report = check_weights(directory)
+    for part in report.parts:
+        if part.ok:
+            typer.echo(f"  ok       {part.name:<14} {part.path}  ({part.source})")
+        else:
+            label = "optional" if part.optional else "MISSING "
+            typer.echo(f"  {label} {part.name:<14} {part.problem}  (from {part.source})")
+    if report.complete:
+        typer.echo(f"complete: {report.path} can serve --engine magihuman")
+        return
+    typer.echo(f"incomplete: {report.path} lacks {', '.join(report.missing)} "
+               f"(`happyhorse weights download --engine magihuman {report.path}` fetches them)", err=True)
+    raise typer.Exit(1)
+
+
 def _echo_component(component: ComponentStatus) -> None:
     from happyhorse.engines.ltx2.weights import format_size
 
@@ -66,8 +94,25 @@ def download(
     revision: Annotated[str | None, typer.Option("--revision", help="Branch, tag or commit.")] = None,
     token: Annotated[str | None, typer.Option("--token", envvar="HF_TOKEN",
                                               help="Hugging Face token (gated repositories).")] = None,
+    engine: EngineName = "ltx2",
+    profile: Annotated[str, typer.Option("--profile", help="magihuman: distilled, base or both.")] = "distilled",
 ) -> None:
-    """Download LTX-2 weights into DIRECTORY (needs internet and the diffusion extra), then check them."""
+    """Download weights into DIRECTORY (needs internet and the diffusion extra), then check them.
+
+    ltx2: a diffusers-format repository (--repo-id). magihuman: the chosen profile's DiT, both SR DiTs
+    and the three external components (T5Gemma, the Wan 2.2 VAE, Stable Audio Open's VAE)."""
+    if engine == "magihuman":
+        from happyhorse.engines.magihuman.weights import download_weights as download_magihuman
+
+        profiles = ("distilled", "base") if profile == "both" else (profile,)
+        typer.echo(f"downloading daVinci-MagiHuman ({', '.join(profiles)}) and its components into {directory} ...")
+        try:
+            download_magihuman(directory, profiles=profiles, token=token)
+        except ImportError as exc:
+            typer.echo(f"error: {exc} (pip install huggingface_hub)", err=True)
+            raise typer.Exit(2) from None
+        _check_magihuman(directory)
+        return
     from happyhorse.engines.ltx2.options import EngineUnavailable
     from happyhorse.engines.ltx2.weights import DEFAULT_REPO_ID, download_weights
 

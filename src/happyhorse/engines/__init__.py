@@ -1,4 +1,5 @@
-"""Engines: ``preview`` (procedural, CPU, the default) and ``ltx2`` (LTX-2 via diffusers).
+"""Engines: ``preview`` (procedural, CPU, the default), ``ltx2`` (LTX-2 via diffusers) and ``magihuman``
+(daVinci-MagiHuman on our own model code).
 
 ``load_engine(name)`` imports an engine's module only when it is selected, so
 heavy dependencies (torch, diffusers) are never imported by the rest.
@@ -23,7 +24,7 @@ from happyhorse.engines.base import (
 )
 from happyhorse.engines.ltx2.options import EngineUnavailable
 
-ENGINE_NAMES = ("preview", "ltx2")
+ENGINE_NAMES = ("preview", "ltx2", "magihuman")
 
 # What GET /v1/models says about each engine, so nobody mistakes preview output
 # for a neural model's. Known without loading the engine (the API process never does).
@@ -37,6 +38,12 @@ ENGINE_INFO: dict[str, dict[str, Any]] = {
         "name": "ltx2",
         "description": "LTX-2 (Lightricks) text/image/reference-to-video diffusion model with its own audio, "
         "through diffusers, on weights from a local directory",
+        "neural": True,
+    },
+    "magihuman": {
+        "name": "magihuman",
+        "description": "daVinci-MagiHuman (SII-GAIR / Sand.ai, Apache-2.0) text/image-to-video diffusion model with "
+        "its own audio, on our own model code, on weights from a local directory",
         "neural": True,
     },
 }
@@ -60,6 +67,10 @@ def load_engine(name: str, options: Mapping[str, Any] | None = None) -> Engine:
         from happyhorse.engines.ltx2.engine import LTX2Engine
 
         return LTX2Engine(**dict(options or {}))
+    if name == "magihuman":
+        from happyhorse.engines.magihuman.engine import MagiHumanEngine
+
+        return MagiHumanEngine(**dict(options or {}))
     raise ValueError(f"unknown engine {name!r}; known engines: {', '.join(ENGINE_NAMES)}")
 
 

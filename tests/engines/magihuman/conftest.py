@@ -51,3 +51,30 @@ def tiny_configs() -> dict[str, Any]:
 def real_config() -> dict[str, Any]:
     """``config_real.json``: full-size configs and every real DiT tensor's name, shape and dtype."""
     return json.loads((MAGI_DATA / "config_real.json").read_text())
+
+
+# What the engine tests ask for: 2 base and 2 SR steps, the tiny DiT's 16 text tokens, and every
+# size at 1/8 of the published sides (256p base -> 32x64, 540p SR -> 64x128), fitted to the output.
+TINY_OPTIONS: dict[str, Any] = {"steps": 2, "sr_steps": 2, "text_length": 16, "scale": 0.125}
+
+
+def need_diffusion() -> None:
+    for module in ("torch", "diffusers", "transformers", "tokenizers"):
+        pytest.importorskip(module, reason="the diffusion extra is not installed")
+
+
+@pytest.fixture(scope="session")
+def magi_weights(tmp_path_factory) -> Path:
+    """A complete magihuman weights directory of tiny random components, in the published layout."""
+    need_diffusion()
+    from .tiny_weights import build_tiny_weights
+
+    return build_tiny_weights(tmp_path_factory.mktemp("magihuman-tiny") / "weights")
+
+
+@pytest.fixture(scope="session")
+def magi_engine(magi_weights):
+    """One engine for the session, as a worker keeps one for its lifetime."""
+    from happyhorse.engines import load_engine
+
+    return load_engine("magihuman", {"weights": magi_weights, **TINY_OPTIONS})

@@ -23,7 +23,9 @@ DATABASE = OptionGroup((
 
 ENGINE = OptionGroup((SettingOption("engine", "--engine", "HAPPYHORSE_ENGINE"),))
 
-# Options of the ltx2 engine (`--engine ltx2`); see engines/ltx2/options.py for what each does. Their
+# Options of the ltx2 engine (`--engine ltx2`); see engines/ltx2/options.py for what each does. The magihuman
+# engine reads those it shares (weights, profile, steps, device, dtype, cpu_offload, scale, decode_chunk; see
+# engines/magihuman/options.py) and refuses the others by name. Their
 # defaults are the engine's (its profile's), not Settings', so their help is written here.
 _LTX2 = "ltx2 engine"
 
@@ -34,10 +36,12 @@ def _ltx2(key: str, kind: type, help: str) -> SettingOption:
 
 
 LTX2 = OptionGroup((
-    _ltx2("weights", Path, "Diffusers-format LTX-2 / LTX-2.3 directory (check: `happyhorse weights check DIR`)."),
+    _ltx2("weights", Path, "Weights directory: diffusers-format LTX-2 / LTX-2.3, or the magihuman layout "
+                           "(check: `happyhorse weights check [--engine magihuman] DIR`)."),
     _ltx2("device", str, "cuda, cuda:1, cpu... (default: the first GPU, else the CPU)."),
     _ltx2("dtype", str, "bfloat16, float16 or float32 (default: bfloat16 on a GPU)."),
-    _ltx2("profile", str, "full (30 steps, guidance 3) or distilled (8 steps, no guidance; needs distilled weights)."),
+    _ltx2("profile", str, "full (30 steps, guidance 3) or distilled (8 steps, no guidance; needs distilled weights); "
+                          "magihuman: distilled (8 steps) or base/full (32 steps, CFG)."),
     _ltx2("steps", int, "Denoising steps (default: the profile's)."),
     _ltx2("guidance", float, "CFG scale (default: the profile's; <= 1 turns guidance off)."),
     _ltx2("cpu_offload", str, "none, model or sequential."),
