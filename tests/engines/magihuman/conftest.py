@@ -23,19 +23,24 @@ FORWARD_CASES = {
 }
 
 
+def load_fixture(name: str) -> dict[str, Any]:
+    """``tests/data/magihuman/<name>.safetensors`` as tensors (the test fails, never skips, if it is missing)."""
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    path = MAGI_DATA / f"{name}.safetensors"
+    if not path.is_file():
+        pytest.fail(f"missing test data {path} (copy it from the shared magihuman fixtures)")
+    return safetensors_torch.load_file(str(path))
+
+
 @pytest.fixture(scope="session")
 def magi_tensors() -> Callable[[str], dict[str, Any]]:
-    """Load ``tests/data/magihuman/<name>.safetensors`` (cached per session)."""
+    """:func:`load_fixture`, cached per session."""
     pytest.importorskip("torch")
-    safetensors_torch = pytest.importorskip("safetensors.torch")
     cache: dict[str, dict[str, Any]] = {}
 
     def load(name: str) -> dict[str, Any]:
         if name not in cache:
-            path = MAGI_DATA / f"{name}.safetensors"
-            if not path.is_file():
-                pytest.fail(f"missing test data {path} (copy it from the shared magihuman fixtures)")
-            cache[name] = safetensors_torch.load_file(path)
+            cache[name] = load_fixture(name)
         return cache[name]
 
     return load

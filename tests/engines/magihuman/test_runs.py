@@ -10,12 +10,10 @@ SR runs (rtol 1e-4).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
-safetensors_torch = pytest.importorskip("safetensors.torch")
 
 from happyhorse.engines.magihuman.checkpoint import load_dit  # noqa: E402
 from happyhorse.engines.magihuman.config import DiTConfig  # noqa: E402
@@ -31,7 +29,9 @@ from happyhorse.engines.magihuman.sampling import (  # noqa: E402
 )
 from happyhorse.engines.magihuman.sr import super_resolve  # noqa: E402
 
-DATA = Path(__file__).parents[2] / "data" / "magihuman"
+from .conftest import MAGI_DATA  # noqa: E402
+from .conftest import load_fixture as load  # noqa: E402
+
 ATOL_8_STEPS = 1e-4
 ATOL_CFG_SR = 5e-4
 RTOL = 1e-4
@@ -40,21 +40,11 @@ BASE_PACKING = PackingConfig(frame_receptive_field=1, coords_style="v2")
 SR_PACKING = PackingConfig(frame_receptive_field=1, coords_style="v1")
 
 
-def data_file(name: str) -> Path:
-    path = DATA / name
-    if not path.exists():
-        pytest.fail(f"missing test data {path} (copy it from the shared magihuman fixtures)")
-    return path
-
-
-def load(run: str) -> dict[str, torch.Tensor]:
-    return safetensors_torch.load_file(str(data_file(f"{run}.safetensors")))
-
-
 def load_tiny_dit(directory: str, arch_key: str):
     """A fixture checkpoint through our real loader, computing in fp32 (the fixtures' ``out_fp32`` numerics)."""
-    arch = json.loads(data_file("config_tiny.json").read_text())[arch_key]
-    return load_dit(data_file(directory), config=DiTConfig.from_dict(arch), compute_dtype=torch.float32, device="cpu")
+    arch = json.loads((MAGI_DATA / "config_tiny.json").read_text())[arch_key]
+    return load_dit(MAGI_DATA / directory, config=DiTConfig.from_dict(arch), compute_dtype=torch.float32,
+                    device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,10 @@ inputs and end at the recorded latents.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
-safetensors_torch = pytest.importorskip("safetensors.torch")
 
 from happyhorse.engines.magihuman import schedules  # noqa: E402
 from happyhorse.engines.magihuman.sampling import (  # noqa: E402
@@ -29,19 +27,13 @@ from happyhorse.engines.magihuman.sampling import (  # noqa: E402
 from happyhorse.engines.magihuman.solvers import DDIMSolver, SDESolver, UniPCSolver  # noqa: E402
 from happyhorse.engines.magihuman.sr import prepare_sr_inputs, super_resolve  # noqa: E402
 
-DATA = Path(__file__).parents[2] / "data" / "magihuman"
+from .conftest import load_fixture as load  # noqa: E402
+
 # The update rules mirror the reference's float32 arithmetic (measured: bit-exact
 # on these files); the fixtures' independent re-implementation got <= 2.4e-6.
 # Replayed runs involve no model, only the same elementwise arithmetic.
 UNIT_ATOL = 1e-5
 REPLAY_ATOL = 1e-5
-
-
-def load(name: str) -> dict[str, torch.Tensor]:
-    path = DATA / f"{name}.safetensors"
-    if not path.exists():
-        pytest.fail(f"missing test data {path} (copy it from the shared magihuman fixtures)")
-    return safetensors_torch.load_file(str(path))
 
 
 @pytest.fixture(scope="module")
