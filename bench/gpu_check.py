@@ -1,9 +1,15 @@
 """The one GPU check of the ltx2 engine (issue 12): full-size LTX-2.3, random weights, run as the worker runs it.
 
     bash bench/gpu_check.sh                 # on the GPU machine: installs .gpu-wheels/ offline, then runs this
-    python bench/gpu_check.py [--family ltx23|ltx2] [--cases t2v,two-stage,i2v] [--option KEY=VALUE]
+    python bench/gpu_check.py [--engine ltx2|magihuman|both] [--family ltx23|ltx2] [--cases t2v,two-stage,i2v]
+                              [--option KEY=VALUE] [--magihuman-cases ...] [--magihuman-option KEY=VALUE]
                               [--budget-seconds S] [--json PATH]
     python bench/gpu_check.py --dry-run     # tiny shapes, CPU, float32: the same code path in seconds (CI runs it)
+
+Families (``--engine``, default ``both``): ltx2 is described here; magihuman in ``gpu_check_magihuman.py``
+(issue 13). ``both`` runs ltx2 first, shrunk to t2v 720p without the back-to-back pair and two-stage 1080p
+within the budget less magihuman's reserve, frees it (del, ``gc``, ``torch.cuda.empty_cache``), then builds
+and runs magihuman in what is left. The ltx2 time estimate below is for ``--engine ltx2``.
 
 What it builds. The full-size architecture with random weights, directly on the GPU in bfloat16 (speed and
 memory do not depend on weight values, and nothing may be downloaded): LTX-2.3 (22B: the 19B transformer
@@ -54,24 +60,23 @@ import argparse
 import json
 import sys
 import tempfile
-import threading
 import time
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import peak_rss_bytes, reset_peak_rss  # noqa: E402
+from _common import reset_peak_rss  # noqa: E402
+from _gpu import (  # noqa: E402
+    PROMPT, Check, Meter, Run, StageClock, engine_option, finish, generate, hook, memory_line,
+    ours_one_job, quiet_libraries, size, source_image, video_tokens,
+)
+import gpu_check_magihuman as magihuman  # noqa: E402
 
 CONFIGS = Path(__file__).parent / "configs"
 TINY_CONFIGS = CONFIGS / "tiny"
-GIB = 2**30
-PROMPT = "a horse gallops along the beach at sunset, waves crashing, seagulls overhead"
 TEXT_ENCODER_FILE = "gemma3_12b_text_encoder.json"
 PARTS = {  # component -> its diffusers class, unless its config names another (``_class_name``)
     "transformer": "LTX2VideoTransformer3DModel",
@@ -172,12 +177,6 @@ def build_models(directory: Path, family: Family, device: str, dtype: Any) -> tu
     return pipeline, upsampler
 
 
-def size(module: Any) -> str:
-    """Parameters of ``module``: ``22.16B`` at full size, ``0.01M`` for the dry run's toys."""
-    count = sum(p.numel() for p in module.parameters())
-    return f"{count / 1e9:.2f}B" if count >= 1e8 else f"{count / 1e6:.2f}M"
-
-
 def build_engine(pipeline: Any, upsampler: Any, device: str, dtype: str, dry_run: bool, options: dict[str, Any]) -> Any:
     """The engine on the distilled profile with the latent upsampler (1080p then runs in two stages).
 
@@ -193,185 +192,19 @@ def build_engine(pipeline: Any, upsampler: Any, device: str, dtype: str, dry_run
 
 # -- timing from outside the engine ------------------------------------------------
 
-_ACTIVE = threading.local()  # the StageClock timing runs on this thread, if any
-
-
-class StageClock:
-    """Seconds per stage of one run, from hooks on the pipeline's modules (see :func:`instrument`).
-
-    A clock times only the threads it is switched on in (:meth:`on`), so a job being finished on
-    another thread while the next one denoises does not blur either job's figures.
-    """
-
-    def __init__(self, sync: Any) -> None:
-        self.sync = sync
-        self.seconds: dict[str, float] = defaultdict(float)
-        self.steps: dict[int, list[float]] = {}  # transformer calls by video token count, in order seen
-        self._started: dict[int, float] = {}
-
-    @contextmanager
-    def on(self) -> Any:
-        previous = getattr(_ACTIVE, "clock", None)
-        _ACTIVE.clock = self
-        try:
-            yield self
-        finally:
-            _ACTIVE.clock = previous
-
-    def begin(self, module: Any) -> None:
-        self.sync()
-        self._started[id(module)] = time.perf_counter()
-
-    def end(self, module: Any, stage: str, tokens: int | None) -> None:
-        self.sync()
-        seconds = time.perf_counter() - self._started.pop(id(module))
-        if tokens is None:
-            self.seconds[stage] += seconds
-        else:
-            self.steps.setdefault(tokens, []).append(seconds)
-
-    def module_seconds(self) -> float:
-        return sum(self.seconds.values()) + sum(sum(calls) for calls in self.steps.values())
-
-
-def _video_tokens(args: tuple, kwargs: dict) -> int:
-    hidden = kwargs.get("hidden_states", args[0] if args else None)
-    return int(hidden.shape[1])
-
-
-def _hook(module: Any, stage: str, count_tokens: bool = False) -> None:
-    def before(mod: Any, args: tuple, kwargs: dict) -> None:
-        clock = getattr(_ACTIVE, "clock", None)
-        if clock is not None:
-            mod._bench_tokens = _video_tokens(args, kwargs) if count_tokens else None
-            clock.begin(mod)
-
-    def after(mod: Any, args: tuple, kwargs: dict, output: Any) -> None:
-        clock = getattr(_ACTIVE, "clock", None)
-        if clock is not None and id(mod) in clock._started:
-            clock.end(mod, stage, mod._bench_tokens)
-
-    module.register_forward_pre_hook(before, with_kwargs=True)
-    module.register_forward_hook(after, with_kwargs=True)
-
-
 def instrument(pipeline: Any, upsampler: Any) -> None:
     """Hooks on the modules whose time the report names (they are shared by every pipeline built from them)."""
-    _hook(pipeline.text_encoder, "text encoding")
-    _hook(pipeline.connectors, "text encoding")
-    _hook(pipeline.vae.encoder, "VAE encode")
-    _hook(pipeline.transformer, "denoising", count_tokens=True)
-    _hook(upsampler, "upsampling")
-    _hook(pipeline.vae.decoder, "VAE decode")
-    _hook(pipeline.audio_vae.decoder, "audio decode")
-    _hook(pipeline.vocoder, "audio decode")
-
-
-@dataclass
-class Run:
-    """One measured run: its wall time, where it went, and its peaks."""
-
-    wall: float
-    clock: StageClock
-    peak_gpu: float | None = None
-    peak_rss: float = 0.0
-    encode: float | None = None
-    store: float | None = None
-    mp4_bytes: int = 0
-
-
-class Meter:
-    """Device sync and peak memory for the runs (the GPU's, or no-ops on the CPU dry run)."""
-
-    def __init__(self, device: str) -> None:
-        import torch
-
-        self.torch, self.cuda = torch, device.startswith("cuda")
-
-    def sync(self) -> None:
-        if self.cuda:
-            self.torch.cuda.synchronize()
-
-    def reset(self) -> None:
-        self.sync()
-        if self.cuda:
-            self.torch.cuda.reset_peak_memory_stats()
-        reset_peak_rss()
-
-    def free(self) -> None:
-        """Give back what a failed run left cached, so the next case starts as the others did."""
-        import gc
-
-        gc.collect()
-        if self.cuda:
-            self.torch.cuda.empty_cache()
-
-    def peaks(self, run: Run) -> Run:
-        self.sync()
-        run.peak_gpu = self.torch.cuda.max_memory_allocated() / GIB if self.cuda else None
-        run.peak_rss = peak_rss_bytes() / GIB
-        return run
+    hook(pipeline.text_encoder, "text encoding")
+    hook(pipeline.connectors, "text encoding")
+    hook(pipeline.vae.encoder, "VAE encode")
+    hook(pipeline.transformer, "denoising", steps=video_tokens)
+    hook(upsampler, "upsampling")
+    hook(pipeline.vae.decoder, "VAE decode")
+    hook(pipeline.audio_vae.decoder, "audio decode")
+    hook(pipeline.vocoder, "audio decode")
 
 
 # -- the runs ----------------------------------------------------------------------
-
-
-@dataclass
-class Check:
-    """Everything one case's runs need."""
-
-    engine: Any
-    meter: Meter
-    storage: Any
-    workdir: Path
-    jobs: int = 0
-
-    def clock(self) -> StageClock:
-        return StageClock(self.meter.sync)
-
-
-def generate(check: Check, spec: Any, clock: StageClock | None) -> tuple[Any, float]:
-    """``engine.generate`` as the worker's GPU thread calls it; the clip's frames may still be streaming."""
-    from happyhorse.engines import NullContext
-
-    with clock.on() if clock else nullcontext():
-        start = time.perf_counter()
-        clip = check.engine.generate(spec, NullContext())
-        check.meter.sync()
-    return clip, time.perf_counter() - start
-
-
-def finish(check: Check, clip: Any, clock: StageClock | None) -> Run:
-    """Encode and store one clip as the worker's finisher does (MP4 + poster, then ``put_file`` each)."""
-    from happyhorse.media.encode import encode_clip
-
-    check.jobs += 1
-    job = check.workdir / f"job-{check.jobs}"
-    job.mkdir()
-    run_clock = clock or StageClock(check.meter.sync)
-    with run_clock.on() if clock else nullcontext():
-        start = time.perf_counter()
-        inside = run_clock.module_seconds()
-        encoded = encode_clip(clip, job / "video.mp4", job / "poster.jpg", watermark=False)
-        encoded_at = time.perf_counter()
-        decode_inside = run_clock.module_seconds() - inside
-        key = f"outputs/gpu-check/{job.name}"
-        check.storage.put_file(f"{key}/video.mp4", job / "video.mp4", "video/mp4")
-        check.storage.put_file(f"{key}/poster.jpg", job / "poster.jpg", "image/jpeg")
-    end = time.perf_counter()
-    return Run(wall=end - start, clock=run_clock, encode=encoded_at - start - decode_inside,
-               store=end - encoded_at, mp4_bytes=encoded.bytes)
-
-
-def ours_one_job(check: Check, spec: Any) -> Run:
-    """One job alone: generate, then finish on the finisher thread, every stage timed."""
-    clock = check.clock()
-    check.meter.reset()
-    clip, generated = generate(check, spec, clock)
-    with ThreadPoolExecutor(1, thread_name_prefix="finisher") as finisher:
-        done = finisher.submit(finish, check, clip, clock).result()
-    run = Run(wall=generated + done.wall, clock=clock, encode=done.encode, store=done.store, mp4_bytes=done.mp4_bytes)
-    return check.meter.peaks(run)
 
 
 def ours_back_to_back(check: Check, spec: Any) -> tuple[Run, dict[str, float]]:
@@ -453,12 +286,6 @@ def case_spec(case: Case, seconds: int) -> Any:
                           num_frames=RULES.num_frames(seconds), options={"aspect_ratio": "16:9", "engine": "ltx2"})
 
 
-def source_image(width: int, height: int) -> np.ndarray:
-    """A deterministic RGB picture for i2v (its content does not change the timing)."""
-    y, x = np.mgrid[0:height, 0:width]
-    return np.stack([x * 255 // width, y * 255 // height, (x + y) * 127 // (width + height)], -1).astype(np.uint8)
-
-
 @dataclass
 class Outcome:
     """What one case measured (for the summary and ``--json``)."""
@@ -478,7 +305,7 @@ def describe_stages(stages: list[Any]) -> str:
                        f"({stage.steps} steps)" for stage in stages)
 
 
-def run_case(check: Check, case: Case, spec: Any) -> Outcome:
+def run_case(check: Check, case: Case, spec: Any, pair: bool = True) -> Outcome:
     outcome = Outcome(case.title(round(spec.duration)), round(spec.duration))
     _, stages = check.engine.plan_stages(spec)
     print(f"\n== {outcome.title}: {spec.width}x{spec.height}, distilled: {describe_stages(stages)}")
@@ -486,7 +313,7 @@ def run_case(check: Check, case: Case, spec: Any) -> Outcome:
         outcome.skipped = "skipped: the engine runs this 1080p job in one stage (no latent upsampler taken)"
         print(f"  {outcome.skipped}")
         return outcome
-    if case.key == "t2v":
+    if case.key == "t2v" and pair:
         outcome.ours, outcome.pair = ours_back_to_back(check, spec)
         stock_runs = [stock_call(check, spec), stock_call(check, spec)]
         outcome.stock = stock_runs[0]
@@ -515,11 +342,6 @@ def stage_lines(clock: StageClock) -> list[str]:
     lines.append(f"VAE decode           {clock.seconds['VAE decode']:8.2f} s")
     lines.append(f"audio decode         {clock.seconds['audio decode']:8.2f} s")
     return lines
-
-
-def memory_line(run: Run) -> str:
-    gpu = f"{run.peak_gpu:.1f} GiB" if run.peak_gpu is not None else "n/a (CPU)"
-    return f"peak GPU memory {gpu}, peak host RSS {run.peak_rss:.1f} GiB"
 
 
 def report_case(outcome: Outcome) -> None:
@@ -598,19 +420,18 @@ class Budget:
                 f"{self.seconds:.0f}")
 
 
-def engine_option(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` of ``--option``; the value read as JSON when it is (``8``, ``true``), else as a string."""
-    key, _, value = text.partition("=")
-    try:
-        return key, json.loads(value)
-    except ValueError:
-        return key, value
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--engine", choices=("ltx2", "magihuman", "both"), default="both",
+                        help="which family to check; both: ltx2 first (its t2v without the back-to-back pair, "
+                             "no i2v), freed, then magihuman")
     parser.add_argument("--family", choices=sorted(FAMILIES), help="default: LTX-2.3 if diffusers can build it")
-    parser.add_argument("--cases", default="t2v,two-stage,i2v", help="comma-separated, run in this order")
+    parser.add_argument("--cases", help="ltx2's cases, comma-separated, run in this order "
+                                        "(default: t2v,two-stage,i2v; with --engine both: t2v,two-stage)")
+    parser.add_argument("--magihuman-cases", default=",".join(magihuman.CASES),
+                        help="magihuman's cases, comma-separated, run in this order")
+    parser.add_argument("--magihuman-option", type=engine_option, action="append", default=[], metavar="KEY=VALUE",
+                        help="a magihuman engine option (cpu_offload=model, decode_chunk=2, sr_720p=720p...)")
     parser.add_argument("--option", type=engine_option, action="append", default=[], metavar="KEY=VALUE",
                         help="an ltx2 engine option (attention_backend=_flash_3, cache=taylorseer, compile=true, "
                              "decode_chunk=4...); those that change shared modules apply to the stock calls too")
@@ -620,19 +441,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true",
                         help="tiny configs on the CPU in float32: checks the code path, says nothing about speed")
     args = parser.parse_args(argv)
-    unknown = set(args.cases.split(",")) - set(CASES)
-    if unknown:
-        parser.error(f"unknown case(s) {', '.join(sorted(unknown))}; known: {', '.join(CASES)}")
+    args.cases = args.cases or ("t2v,two-stage" if args.engine == "both" else "t2v,two-stage,i2v")
+    for given, known in ((args.cases, CASES), (args.magihuman_cases, magihuman.CASES)):
+        unknown = set(given.split(",")) - set(known)
+        if unknown:
+            parser.error(f"unknown case(s) {', '.join(sorted(unknown))}; known: {', '.join(known)}")
     return args
-
-
-def quiet_libraries() -> None:
-    """diffusers warns at every pipeline built from random bf16 modules; the report is the output here."""
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    diffusers_logging.set_verbosity_error()
-    transformers_logging.set_verbosity_error()
 
 
 def build(args: argparse.Namespace, device: str, dtype: Any) -> tuple[Any, dict[str, str]]:
@@ -674,7 +488,7 @@ def run_cases(check: Check, args: argparse.Namespace, seconds: int, budget: Budg
             print(f"\n== {outcome.title}\n  {skipped}")
         else:
             try:
-                outcome = run_case(check, case, case_spec(case, seconds))
+                outcome = run_case(check, case, case_spec(case, seconds), pair=args.engine == "ltx2")
             except Exception as exc:  # one case's failure (e.g. out of memory) must not cost the others
                 outcome = Outcome(case.title(seconds), seconds, skipped=f"failed: {type(exc).__name__}: {exc}"[:300])
                 print(f"  {outcome.skipped}")
@@ -683,17 +497,8 @@ def run_cases(check: Check, args: argparse.Namespace, seconds: int, budget: Budg
     return outcomes
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    budget = Budget(args.budget_seconds)  # from the start: building the models counts
-    import torch
-
-    if not torch.cuda.is_available() and not args.dry_run:
-        print("gpu_check: no CUDA GPU here; run it on a GPU machine (bash bench/gpu_check.sh), or --dry-run "
-              "to check the code path on the CPU.", file=sys.stderr)
-        return 2
-    quiet_libraries()
-    device, dtype = ("cpu", torch.float32) if args.dry_run else ("cuda", torch.bfloat16)
+def run_ltx2(args: argparse.Namespace, device: str, dtype: Any, budget: Budget) -> tuple[dict[str, Any], list[Outcome]]:
+    """ltx2's check: build, warm up, its cases; everything it built is unreferenced when it returns."""
     seconds = 1 if args.dry_run else 5
     engine, header = build(args, device, dtype)
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
@@ -704,10 +509,41 @@ def main(argv: list[str] | None = None) -> int:
         warm_up(check)
         outcomes = run_cases(check, args, seconds, budget)
     summary(outcomes)
-    print(f"\ntotal {time.perf_counter() - budget.start:.0f} s")
+    return header, outcomes
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    start = time.perf_counter()  # from the start: building the models counts
+    import torch
+
+    if not torch.cuda.is_available() and not args.dry_run:
+        print("gpu_check: no CUDA GPU here; run it on a GPU machine (bash bench/gpu_check.sh), or --dry-run "
+              "to check the code path on the CPU.", file=sys.stderr)
+        return 2
+    quiet_libraries()
+    device, dtype = ("cpu", torch.float32) if args.dry_run else ("cuda", torch.bfloat16)
+    report: dict[str, Any] = {}
+    failed = False
+    if args.engine in ("ltx2", "both"):
+        # With both, ltx2 leaves magihuman what its build and must-run cases are estimated to take.
+        reserve = magihuman.RESERVE_SECONDS if args.engine == "both" else 0.0
+        print(f"\n#### ltx2{f' (leaving magihuman ~{reserve:.0f} s of the budget)' if reserve else ''}")
+        header, outcomes = run_ltx2(args, device, dtype, Budget(args.budget_seconds - reserve))
+        report["ltx2"] = {**header, "cases": [as_json(o) for o in outcomes]}
+        failed |= any(o.skipped.startswith("failed") for o in outcomes)
+        print(f"ltx2 freed: {Meter(device).release()}")
+    if args.engine in ("magihuman", "both"):
+        print("\n#### magihuman")
+        left = args.budget_seconds - (time.perf_counter() - start)
+        header, outcomes = magihuman.run(args, device, dtype, magihuman.Budget(left))
+        report["magihuman"] = {**header, "cases": [magihuman.as_json(o) for o in outcomes]}
+        failed |= any(o.skipped.startswith("failed") for o in outcomes)
+        print(f"magihuman freed: {Meter(device).release()}")
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
     if args.json:
-        args.json.write_text(json.dumps({**header, "cases": [as_json(o) for o in outcomes]}, indent=2))
-    return 1 if any(o.skipped.startswith("failed") for o in outcomes) else 0
+        args.json.write_text(json.dumps(report, indent=2))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

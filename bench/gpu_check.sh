@@ -9,6 +9,7 @@
 # diffusers' LTX-2 pipelines need. The project runs from src/ (the same files an install would copy,
 # without a build step that would need setuptools offline). The check's --budget-seconds is what is left
 # of 450 s after the install, so the whole command stays under 8 minutes.
+# Both families by default (ltx2, then magihuman: bench/gpu_check_magihuman.py); --engine picks one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}

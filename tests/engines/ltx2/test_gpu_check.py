@@ -49,7 +49,7 @@ def cases(report: str) -> dict[str, str]:
 
 def test_dry_run_reports_every_stage_and_ratio(tmp_path):
     need_diffusion()
-    result = run("--dry-run", "--json", str(tmp_path / "report.json"))
+    result = run("--dry-run", "--engine", "ltx2", "--json", str(tmp_path / "report.json"))
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     report = result.stdout
     assert "family: LTX-2.3 (22B)" in report and "LTX2VocoderWithBWE" in report
@@ -65,8 +65,9 @@ def test_dry_run_reports_every_stage_and_ratio(tmp_path):
     assert "8 steps x" in sections["t2v 720p 1 s"] and "VAE encode" in sections["i2v 720p 1 s"]
     assert "back-to-back, 2 jobs" in sections["t2v 720p 1 s"] and "steady state" in sections["t2v 720p 1 s"]
     assert "2 jobs back to back" in sections["summary"]
-    figures = json.loads((tmp_path / "report.json").read_text())
+    figures = json.loads((tmp_path / "report.json").read_text())["ltx2"]
     assert [case["skipped"] for case in figures["cases"]] == ["", "", ""]
+    assert "#### magihuman" not in report
     assert all(case["ours"]["wall"] > 0 and case["stock"]["wall"] > 0 for case in figures["cases"])
     assert figures["cases"][0]["back_to_back"]["ours"] > 0
 

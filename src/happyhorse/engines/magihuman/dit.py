@@ -4,15 +4,21 @@ Public API::
 
     dit = MagiDiT(DiTConfig(...), compute_dtype=torch.float32)   # or torch.bfloat16
     out = dit(packed)          # packed: packing.Packed -> [S, max(video_in, audio_in)]
+    dit.set_attention_backend("flash")   # flash-attn's kernels where installed; "sdpa" (default) otherwise
 
 No timestep input. Block linear weights are kept in bf16 like the published
 checkpoint; ``compute_dtype=torch.bfloat16`` reproduces the reference numerics
 (block linears and attention inputs in bf16), ``torch.float32`` upcasts them
 exactly and runs everything in fp32.
+
+Attention never builds a mask: global layers call the kernel over the whole
+sequence, local layers once per block of queries over the keys that block
+sees (``Packed.local_attention_blocks``), and GQA never repeats K/V.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from typing import TYPE_CHECKING
 
@@ -29,9 +35,13 @@ from happyhorse.engines.magihuman.config import (
 )
 
 if TYPE_CHECKING:
-    from happyhorse.engines.magihuman.packing import Packed
+    from happyhorse.engines.magihuman.packing import AttentionBlock, Packed
 
-__all__ = ["MagiDiT", "rope_table"]
+__all__ = ["ATTENTION_BACKENDS", "MagiDiT", "attention", "rope_table"]
+
+# ``sdpa``: PyTorch's scaled_dot_product_attention; ``flash``: flash-attn's kernel
+# for CUDA bf16/fp16 inputs (SDPA for any other input).
+ATTENTION_BACKENDS = ("sdpa", "flash")
 
 _EPS = 1e-6
 # Both activations clamp at 7 and use the sigmoid approximation of GELU.
@@ -150,9 +160,10 @@ class Attention(nn.Module):
         self.q_norm = ExpertRMSNorm(config.head_dim, experts)
         self.k_norm = ExpertRMSNorm(config.head_dim, experts)
         self.linear_proj = ExpertLinear(self.heads_q * self.head_dim, config.hidden_size, experts, dtype=linear_dtype)
+        self.backend = "sdpa"
 
     def forward(
-        self, x: torch.Tensor, routes: _Routes, rope: torch.Tensor, mask: torch.Tensor | None
+        self, x: torch.Tensor, routes: _Routes, rope: torch.Tensor, blocks: list[AttentionBlock] | None
     ) -> torch.Tensor:
         s, d = x.shape[0], self.head_dim
         qkv = self.linear_qkv(self.pre_norm(x, routes), routes).float()
@@ -162,28 +173,65 @@ class Attention(nn.Module):
         v = qkv[:, nq + nkv : nq + 2 * nkv].reshape(s, self.heads_kv, d)
         q = _apply_rope(self.q_norm(q, routes), rope)
         k = _apply_rope(self.k_norm(k, routes), rope)
-        out = _attention(q, k, v, v_dtype=self.linear_proj.compute_dtype, mask=mask)  # [S, Hq, D]
+        out = attention(q, k, v, dtype=self.linear_proj.compute_dtype, blocks=blocks,
+                        backend=self.backend)  # [S, Hq, D]
         if self.gated:
             gate = qkv[:, nq + 2 * nkv :]
             out = out * torch.sigmoid(gate).unsqueeze(-1)
         return self.linear_proj(out.reshape(s, nq), routes).float()
 
 
-def _attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, v_dtype: torch.dtype, mask: torch.Tensor | None
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    dtype: torch.dtype,
+    blocks: list[AttentionBlock] | None = None,
+    backend: str = "sdpa",
 ) -> torch.Tensor:
     """Bidirectional GQA softmax attention over ``[S, H, D]`` tensors, scale ``1/sqrt(D)``.
 
-    Inputs are rounded to the compute dtype as the reference rounds them. In
-    bf16 on a GPU SDPA runs natively (flash kernels accumulate in fp32); on a
-    CPU it runs in fp32 on the rounded values and rounds the result, which is
-    what the reference's flash-attention contract computes.
+    ``blocks`` (local layers): each query block attends only its key ranges,
+    gathered as one contiguous tensor, which equals the masked softmax; no
+    mask is built. ``None``: every query attends every key. Inputs are
+    rounded to ``dtype`` as the reference rounds them.
     """
-    q, k, v = (t.to(v_dtype) for t in (q, k, v))
-    work = v_dtype if q.device.type == "cuda" else torch.float32
-    q, k, v = (t.to(work).transpose(0, 1).unsqueeze(0) for t in (q, k, v))
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
-    return out.squeeze(0).transpose(0, 1).to(v_dtype)
+    q, k, v = (t.to(dtype) for t in (q, k, v))
+    if blocks is None:
+        return _attend(q, k, v, backend)
+    out = torch.empty_like(q)
+    for (q0, q1), keys in blocks:
+        out[q0:q1] = _attend(q[q0:q1], _gather(k, keys), _gather(v, keys), backend)
+    return out
+
+
+def _gather(x: torch.Tensor, ranges: tuple[tuple[int, int], ...]) -> torch.Tensor:
+    """The rows of ``x`` in ``ranges`` (a view when there is one range)."""
+    if len(ranges) == 1:
+        return x[ranges[0][0] : ranges[0][1]]
+    return torch.cat([x[start:end] for start, end in ranges])
+
+
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, backend: str) -> torch.Tensor:
+    """Unmasked attention of ``[Sq, Hq, D]`` queries over ``[Sk, Hkv, D]`` keys and values.
+
+    With SDPA, each kv head's group of query heads is folded into the query
+    sequence (query head h uses kv head h // (Hq/Hkv)), so K/V are never
+    repeated and any fused kernel applies. In bf16 on a GPU SDPA runs
+    natively (the kernels accumulate in fp32); on a CPU it runs in fp32 on the
+    rounded values and rounds the result, as the reference's contract does.
+    """
+    if backend == "flash" and q.is_cuda and q.dtype in (torch.float16, torch.bfloat16):
+        from flash_attn import flash_attn_func
+
+        return flash_attn_func(q[None], k[None], v[None])[0]
+    (sq, hq, d), hkv = q.shape, k.shape[1]
+    work = q.dtype if q.is_cuda else torch.float32
+    qf = q.to(work).permute(1, 0, 2).reshape(1, hkv, (hq // hkv) * sq, d)
+    kf, vf = (t.to(work).transpose(0, 1).unsqueeze(0) for t in (k, v))
+    out = F.scaled_dot_product_attention(qf, kf, vf)  # [1, Hkv, group·Sq, D]
+    return out.reshape(hq, sq, d).transpose(0, 1).to(q.dtype)
 
 
 class MLP(nn.Module):
@@ -226,9 +274,9 @@ class TransformerLayer(nn.Module):
         self.mlp = MLP(config, layer, linear_dtype)
 
     def forward(
-        self, x: torch.Tensor, routes: _Routes, rope: torch.Tensor, local_mask: torch.Tensor | None
+        self, x: torch.Tensor, routes: _Routes, rope: torch.Tensor, local_blocks: list[AttentionBlock] | None
     ) -> torch.Tensor:
-        x = x + self.attention(x, routes, rope, local_mask if self.local else None)
+        x = x + self.attention(x, routes, rope, local_blocks if self.local else None)
         return x + self.mlp(x, routes)
 
 
@@ -274,7 +322,8 @@ class MagiDiT(nn.Module):
     ``torch.bfloat16`` as the reference does, ``torch.float32`` for an exact
     fp32 run. ``linear_dtype`` is how their weights are stored (bf16 as
     published). Norms, rotary, embedders, final layers and the residual
-    stream are always fp32.
+    stream are always fp32. ``attention_backend`` is one of
+    :data:`ATTENTION_BACKENDS` (see :meth:`set_attention_backend`).
     """
 
     def __init__(
@@ -283,6 +332,7 @@ class MagiDiT(nn.Module):
         *,
         compute_dtype: torch.dtype = torch.bfloat16,
         linear_dtype: torch.dtype = torch.bfloat16,
+        attention_backend: str = "sdpa",
     ) -> None:
         super().__init__()
         self.config = config
@@ -294,6 +344,7 @@ class MagiDiT(nn.Module):
         self.final_linear_video = nn.Linear(h, config.video_in_channels, bias=False, dtype=torch.float32)
         self.final_linear_audio = nn.Linear(h, config.audio_in_channels, bias=False, dtype=torch.float32)
         self.set_compute_dtype(compute_dtype)
+        self.set_attention_backend(attention_backend)
         self._init_weights()
 
     @property
@@ -309,6 +360,22 @@ class MagiDiT(nn.Module):
             if isinstance(module, ExpertLinear):
                 module.compute_dtype = dtype
 
+    @property
+    def attention_backend(self) -> str:
+        return self._attention_backend
+
+    def set_attention_backend(self, backend: str) -> None:
+        """``sdpa`` (PyTorch's kernels) or ``flash`` (flash-attn's, for CUDA bf16/fp16; refused if not installed)."""
+        if backend not in ATTENTION_BACKENDS:
+            raise ValueError(f"attention_backend must be one of {', '.join(ATTENTION_BACKENDS)}, not {backend!r}")
+        if backend == "flash" and importlib.util.find_spec("flash_attn") is None:
+            raise ValueError("attention_backend 'flash' needs the flash-attn package "
+                             "(pip install flash-attn), which is not installed; use 'sdpa'")
+        self._attention_backend = backend
+        for module in self.modules():
+            if isinstance(module, Attention):
+                module.backend = backend
+
     def forward(self, packed: Packed, *, hidden_states: list[torch.Tensor] | None = None) -> torch.Tensor:
         """Velocity for every token: ``[S, max(video_in, audio_in)]``, text rows zero.
 
@@ -318,12 +385,12 @@ class MagiDiT(nn.Module):
         x = packed.x
         routes = _Routes(packed.modality)
         rope = rope_table(packed.coords.to(x.device), self.adapter.rope.bands)
-        local_mask = packed.local_attention_mask() if self.config.local_attn_layers else None
+        local_blocks = packed.local_attention_blocks() if self.config.local_attn_layers else None
         h = self.adapter(x, routes)
         if hidden_states is not None:
             hidden_states.append(h)
         for layer in self.block.layers:
-            h = layer(h, routes, rope, local_mask)
+            h = layer(h, routes, rope, local_blocks)
             if hidden_states is not None:
                 hidden_states.append(h)
         return self._final(h, routes)

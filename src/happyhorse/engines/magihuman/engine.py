@@ -100,10 +100,36 @@ class MagiHumanEngine:
             folder = root / DIT_FOLDERS[key]
             config, frf = _dit_config(folder, sr_1080p=sr_1080p)
             self.dits[key] = load_dit(folder, config=config, compute_dtype=dtype, device=home)
+            self.dits[key].set_attention_backend(opts.attention_backend)
             self.packing[key] = _packing(frf, "v1" if key.startswith("sr_") else "v2")
         self._check_channels()
         log.info("magihuman: %s on %s (%s), profile %s, %d steps + %d SR steps, offload %s", root, self.device,
                  dtype, opts.profile, opts.num_steps, opts.sr_steps, opts.cpu_offload)
+
+    @classmethod
+    def from_components(cls, *, text: Any, video_vae: Any, audio_vae: Any, dits: dict[str, Any],
+                        frame_receptive_field: int = DEFAULT_FRAME_RECEPTIVE_FIELD,
+                        **options: Any) -> MagiHumanEngine:
+        """An engine on components already in memory, on their device (the GPU check's random full-size
+        models): ``text`` a ``TextEncoder``, ``video_vae`` / ``audio_vae`` a ``VideoVAE`` / ``AudioVAE`` (or
+        objects with their interface), ``dits`` the DiTs by key: the profile's, ``sr_540p``, ``sr_1080p``.
+        ``options`` as for the constructor; no weights directory is read."""
+        import torch
+
+        self = cls.__new__(cls)
+        self.options = opts = MagiHumanOptions.parse("(components in memory)", options)
+        missing = sorted({opts.profile, "sr_540p", "sr_1080p"} - set(dits))
+        if missing:
+            raise ValueError(f"from_components needs the DiTs {', '.join(missing)} too")
+        self.device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.text, self.video_vae, self.audio_vae, self.dits = text, video_vae, audio_vae, dict(dits)
+        backend = getattr(opts, "attention_backend", None)
+        for dit in self.dits.values() if backend else ():
+            dit.set_attention_backend(backend)
+        self.packing = {key: _packing(frame_receptive_field, "v1" if key.startswith("sr_") else "v2")
+                        for key in self.dits}
+        self._check_channels()
+        return self
 
     def _check_channels(self) -> None:
         for key, dit in self.dits.items():

@@ -8,6 +8,7 @@ passes them to :class:`~happyhorse.engines.magihuman.engine.MagiHumanEngine`.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -22,6 +23,7 @@ PROFILE_STEPS = {"distilled": 8, "base": 32}
 PROFILE_ALIASES = {"full": "base"}
 DTYPES = ("bfloat16", "float32")
 SR_720P = ("540p", "720p")
+ATTENTION_BACKENDS = ("sdpa", "flash")  # as dit.ATTENTION_BACKENDS (not imported: that module needs torch)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class MagiHumanOptions:
     """The unconditional prompt of CFG (base profile, SR with guidance)."""
     decode_chunk: int = 1
     """Latent frames (4 video frames each) decoded per step of the frame iterator."""
+    attention_backend: str = "sdpa"
+    """``sdpa``: PyTorch's attention kernels; ``flash``: flash-attn's (CUDA bf16; needs `pip install flash-attn`)."""
 
     @classmethod
     def parse(cls, weights: Path | str | None, options: Mapping[str, Any]) -> MagiHumanOptions:
@@ -89,6 +93,11 @@ class MagiHumanOptions:
             raise ValueError(f"scale must be in (0, 1], got {self.scale}")
         if self.text_length < 1 or self.decode_chunk < 1:
             raise ValueError("text_length and decode_chunk must be at least 1")
+        if self.attention_backend not in ATTENTION_BACKENDS:
+            raise ValueError(f"attention_backend must be sdpa or flash, got {self.attention_backend!r}")
+        if self.attention_backend == "flash" and importlib.util.find_spec("flash_attn") is None:
+            raise ValueError("attention_backend flash needs the flash-attn package (pip install flash-attn), "
+                             "which is not installed; use sdpa")
 
     @property
     def num_steps(self) -> int:

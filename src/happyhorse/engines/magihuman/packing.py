@@ -28,7 +28,7 @@ from happyhorse.engines.magihuman.config import MODALITY_AUDIO, MODALITY_TEXT, M
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Packed", "PackingConfig", "pack", "pin_first_frame", "unpack"]
+__all__ = ["AttentionBlock", "Packed", "PackingConfig", "pack", "pin_first_frame", "unpack"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class Packed:
     right; ``coords`` ``[S, 9]`` float32 is (t, h, w, T, H, W, ref_T, ref_H,
     ref_W); ``modality`` ``[S]`` int64; ``local_q_ranges`` / ``local_k_ranges``
     ``[n, 2]`` int32 say which ``[start, end)`` keys each query range sees in
-    local-attention layers (``local_attention_mask`` turns them into one mask).
+    local-attention layers (``local_attention_blocks`` groups them for the DiT).
     """
 
     x: torch.Tensor
@@ -85,8 +85,35 @@ class Packed:
         """The same layout with another token tensor (e.g. the next denoising step's)."""
         return _replace(self, x=x)
 
+    def local_attention_blocks(self) -> list[AttentionBlock]:
+        """Local layers' attention as query blocks, each with the sorted, disjoint key ranges it sees.
+
+        The query axis is cut wherever a query range starts or ends; a piece
+        sees the union of the key ranges of every query range covering it,
+        and neighbouring pieces that see the same keys are joined. Attending
+        each block over its keys alone is the masked softmax of
+        :meth:`local_attention_mask` without building it: a video frame sees
+        one video window plus the audio+text tail, audio+text see everything.
+        """
+        q_ranges, k_ranges = self.local_q_ranges.tolist(), self.local_k_ranges.tolist()
+        cuts = sorted({edge for q in q_ranges for edge in q})
+        blocks: list[AttentionBlock] = []
+        for q0, q1 in zip(cuts, cuts[1:], strict=False):
+            keys = _merge([k for q, k in zip(q_ranges, k_ranges, strict=True) if q[0] <= q0 and q1 <= q[1]])
+            if not keys:
+                raise ValueError(f"local attention: queries [{q0}, {q1}) see no key")
+            if blocks and blocks[-1][1] == keys and blocks[-1][0][1] == q0:
+                blocks[-1] = ((blocks[-1][0][0], q1), keys)
+            else:
+                blocks.append(((q0, q1), keys))
+        return blocks
+
     def local_attention_mask(self) -> torch.Tensor:
-        """``[S, S]`` bool, True where query row may attend key column in local layers."""
+        """``[S, S]`` bool, True where query row may attend key column in local layers.
+
+        The dense form of the ranges, for tests only: at full size it is
+        gigabytes, and the DiT uses :meth:`local_attention_blocks` instead.
+        """
         import torch
 
         s = self.seq_len
@@ -94,6 +121,21 @@ class Packed:
         for (q0, q1), (k0, k1) in zip(self.local_q_ranges.tolist(), self.local_k_ranges.tolist(), strict=True):
             mask[q0:q1, k0:k1] = True
         return mask
+
+
+# One local-attention block: a query range ``(start, end)`` and the key ranges it attends.
+AttentionBlock = tuple[tuple[int, int], tuple[tuple[int, int], ...]]
+
+
+def _merge(ranges: list[list[int]]) -> tuple[tuple[int, int], ...]:
+    """Sorted, disjoint ``[start, end)`` ranges covering the same positions (empty ones dropped)."""
+    merged: list[list[int]] = []
+    for start, end in sorted(r for r in ranges if r[0] < r[1]):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return tuple((start, end) for start, end in merged)
 
 
 def _replace(packed: Packed, **changes: object) -> Packed:
