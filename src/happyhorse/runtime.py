@@ -12,12 +12,14 @@ from sqlalchemy.engine import Engine
 
 from happyhorse.billing.holds import settle_hold
 from happyhorse.db.engine import make_engine
+from happyhorse.jobs.eta import SpeedMeter
 from happyhorse.jobs.queue import JobQueue
 from happyhorse.jobs.registry import WorkerRegistry
 from happyhorse.private_files import make_private_dir, make_private_sqlite_file
 from happyhorse.settings import Settings
 from happyhorse.storage.base import Storage
 from happyhorse.storage.signing import UrlSigner
+from happyhorse.webhooks.outbox import ending_hooks, record_webhook_event
 
 
 @dataclass
@@ -30,8 +32,14 @@ class Runtime:
     workers: WorkerRegistry = field(init=False)
     """The registry of running workers (which modes the deployment serves), on ``db``."""
 
+    speed: SpeedMeter = field(init=False)
+    """Measured engine speed, for ``eta_seconds`` (see happyhorse.jobs.eta)."""
+
     def __post_init__(self) -> None:
         self.workers = WorkerRegistry(self.db)
+        self.speed = SpeedMeter(
+            self.db, lambda: len(self.workers.serving(self.settings.worker_seen_seconds).workers)
+        )
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
@@ -49,8 +57,9 @@ class Runtime:
         return cls(
             settings=settings,
             db=db,
-            # Billing is wired here, once: every ending settles the job's hold.
-            queue=JobQueue(db, on_end=settle_hold),
+            # Wired here, once: every ending settles the job's hold and writes its webhook
+            # event (the outbox), both in the transaction that ends the job.
+            queue=JobQueue(db, on_end=ending_hooks(settle_hold, record_webhook_event)),
             storage=storage,
             signer=UrlSigner(settings.resolved_signing_secret()),
         )

@@ -24,6 +24,12 @@ V1_OPERATIONS = [
     ("post", "/v1/jobs/{job_id}/cancel"), ("get", "/v1/jobs/{job_id}/content"), ("get", "/v1/jobs/{job_id}/events"),
     ("post", "/v1/uploads"), ("get", "/v1/uploads/{upload_id}"), ("get", "/v1/models"),
     ("get", "/v1/models/{model_id}"), ("get", "/v1/account"),
+    ("post", "/v1/videos/generations/quote"), ("delete", "/v1/jobs/{job_id}"),
+    ("post", "/v1/webhook_endpoints"), ("get", "/v1/webhook_endpoints"),
+    ("get", "/v1/webhook_endpoints/{endpoint_id}"), ("post", "/v1/webhook_endpoints/{endpoint_id}"),
+    ("delete", "/v1/webhook_endpoints/{endpoint_id}"), ("post", "/v1/webhook_endpoints/{endpoint_id}/rotate_secret"),
+    ("post", "/v1/webhook_endpoints/{endpoint_id}/test"), ("get", "/v1/webhook_endpoints/{endpoint_id}/deliveries"),
+    ("post", "/v1/webhook_endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver"),
 ]
 
 

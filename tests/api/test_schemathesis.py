@@ -158,13 +158,19 @@ def _unique_idempotency_key(case) -> None:
 def _beyond_the_schema(case) -> list:
     """Checks that do not apply to ``case`` because its answer depends on more than its schema.
 
-    A schema-valid submit with images (or an explicit i2v/r2v mode) may still be a 400 for a
+    A schema-valid submit (or quote) with images (or an explicit i2v/r2v mode) may still be a 400 for a
     rule of SPEC §3 that a JSON Schema does not state: the mode must fit the image count,
     ``characterN`` must name an image, a data URI must hold a valid image, an upload id must
-    exist. Those rules have their own tests (test_submit_rules.py); here such a request is
+    exist; a webhook URL must resolve to public addresses. Those rules have their own tests (test_submit_rules.py); here such a request is
     still checked for everything else (no 5xx, a documented status and shape)."""
     body = case.body if isinstance(case.body, dict) else {}
-    if case.operation.label == "POST /v1/videos/generations" and (
+    # A webhook URL must resolve to public addresses (the egress guard, SPEC §10): the generated
+    # ones do not, and that rule has its own tests (tests/webhooks/test_routes.py).
+    if case.operation.label.startswith("POST /v1/webhook_endpoints") and "url" in body:
+        return [positive_data_acceptance]
+    # The quote applies exactly the submit's rules (SPEC §11).
+    submit_like = ("POST /v1/videos/generations", "POST /v1/videos/generations/quote")
+    if case.operation.label in submit_like and (
         body.get("image") is not None or body.get("mode") in ("i2v", "r2v")
     ):
         return [positive_data_acceptance]

@@ -163,3 +163,26 @@ def _read_all(fd: int) -> bytes:
         chunks.append(chunk)
     os.close(fd)
     return b"".join(chunks)
+
+
+def test_quote_prints_the_price_and_submits_nothing(cli, idle_service, picture):
+    before = len(list(idle_service.runtime.storage.list_objects("")))
+    quoted = cli("generate", "a quote", "--quote", "--duration", "4", "--resolution", "1080p", live=idle_service)
+    assert quoted.returncode == 0, quoted.stderr
+    assert "price: $" in quoted.stdout and "4s at $" in quoted.stdout and "affordable" in quoted.stdout
+    assert "eta: unknown" in quoted.stdout  # no job ever completed on the idle service
+    assert "t2v 16:9 1080p (1920x1080), 4s, seed random" in quoted.stdout and "nothing was submitted" in quoted.stdout
+    as_json = json.loads(cli("generate", "a quote", "--quote", "--json", "--seed", "9", "--image",
+                             str(picture(400, 700)), live=idle_service).stdout)
+    assert as_json["object"] == "video.generation.quote" and as_json["affordable"] is True
+    assert as_json["billed_seconds"] == 5 and as_json["eta_seconds"] is None
+    assert as_json["request"]["mode"] == "i2v" and as_json["request"]["seed"] == 9
+    assert (as_json["request"]["width"], as_json["request"]["height"]) == (720, 1280)
+    listed = cli("jobs", "list", "--json", live=idle_service)
+    assert all(job["request"]["prompt"] != "a quote" for job in json.loads(listed.stdout))
+    assert len(list(idle_service.runtime.storage.list_objects(""))) == before
+
+
+def test_quote_refused_by_a_rule_exits_3_with_the_error(cli):
+    refused = cli("generate", "too long", "--quote", "--duration", "20")
+    assert refused.returncode == 3 and "duration_out_of_range" in refused.stderr and refused.stdout == ""

@@ -1,4 +1,4 @@
-"""``happyhorse jobs list|show|cancel|download`` and ``happyhorse models``; the bar's labels."""
+"""``happyhorse jobs list|show|cancel|delete|download`` and ``happyhorse models``; the bar's labels."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from rich.console import Console
 
 import happyhorse
-from happyhorse.cli.client_support import JobProgressBar
+from happyhorse.cli.client_support import JobProgressBar, describe
 from happyhorse.media.probe import probe
 
 
@@ -38,6 +38,24 @@ def test_jobs_cancel_and_show_of_a_cancelled_job(cli, idle_service):
     assert again.returncode == 3 and "409" in again.stderr
 
 
+def test_jobs_delete_an_ended_job_then_404_and_409_for_a_queued_one(cli, service, idle_service):
+    with happyhorse.Client(api_key=service.api_key, base_url=service.base_url) as client:
+        job = client.videos.generate_and_wait(prompt="to be deleted", duration=3, poll_interval=0.05)
+    deleted = cli("jobs", "delete", job.job_id)
+    assert deleted.returncode == 0, deleted.stderr
+    assert deleted.stdout.startswith(f"deleted {job.job_id}  completed")
+    assert not list(service.runtime.storage.list_objects(f"outputs/{job.job_id}"))
+    again = cli("jobs", "delete", job.job_id)
+    assert again.returncode == 3 and "404" in again.stderr
+    assert cli("jobs", "show", job.job_id).returncode == 3
+    other = cli("generate", "second", "--no-wait", live=idle_service).stdout.strip()
+    busy = cli("jobs", "delete", other, live=idle_service)
+    assert busy.returncode == 3 and "job_not_ended" in busy.stderr and "cancel" in busy.stderr
+    cli("jobs", "cancel", other, live=idle_service)
+    as_json = json.loads(cli("jobs", "delete", other, "--json", live=idle_service).stdout)
+    assert as_json == {"id": other, "object": "video.generation.job.deleted", "deleted": True}
+
+
 def test_models_names_the_engine_and_says_it_is_not_neural(cli):
     done = cli("models")
     assert done.returncode == 0, done.stderr
@@ -49,10 +67,10 @@ def test_models_names_the_engine_and_says_it_is_not_neural(cli):
     assert card["served_modes"] == ["t2v", "i2v", "r2v"]
 
 
-def _job(status: str, progress: int, position: int | None) -> happyhorse.Job:
+def _job(status: str, progress: int, position: int | None, eta: int | None = None) -> happyhorse.Job:
     return happyhorse.Job(
         job_id="job_01x", model="happyhorse-1-1", status=status, progress=progress,  # type: ignore[arg-type]
-        queue_position=position, created_at=datetime.now(UTC),
+        queue_position=position, eta_seconds=eta, created_at=datetime.now(UTC),
         request={"mode": "t2v", "prompt": "p", "aspect_ratio": "16:9", "resolution": "720p", "duration": 3,
                  "seed": 1, "watermark": False, "images": 0},  # type: ignore[arg-type]
     )
@@ -70,3 +88,10 @@ def test_the_bar_shows_the_queue_position_then_percent_and_elapsed_time():
     text = console.export_text()
     assert "queued (position 3)" in queued
     assert "generating" in text and "40%" in text and "0:00:00" in text
+
+
+def test_the_bar_and_show_carry_the_eta_when_the_server_has_one():
+    assert JobProgressBar.label(_job("queued", 0, 2, eta=75)) == "queued (position 2, eta ~1m 15s)"
+    assert JobProgressBar.label(_job("running", 40, None, eta=9)) == "generating (eta ~9s)"
+    assert JobProgressBar.label(_job("running", 40, None)) == "generating"
+    assert describe(_job("running", 40, None, eta=9)).endswith("40%  eta ~9s")

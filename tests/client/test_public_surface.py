@@ -14,9 +14,9 @@ import happyhorse
 PUBLIC = [
     "APIConnectionError", "APIError", "APIResponseValidationError", "APIStatusError", "APITimeoutError",
     "Account", "AsyncClient", "AuthenticationError", "BadRequestError", "Client", "ConflictError", "EngineInfo",
-    "HappyHorseError", "InsufficientCreditsError", "InternalServerError", "Job", "JobCancelledError", "JobError",
+    "HappyHorseError", "InsufficientCreditsError", "InternalServerError", "Job", "JobCancelledError", "JobDeleted", "JobError",
     "JobFailedError", "JobList", "JobNotCompletedError", "JobRequest", "JobResult", "JobStatus", "Model",
-    "NotFoundError", "PayloadTooLargeError", "PermissionDeniedError", "RateLimitError", "UnprocessableEntityError",
+    "NotFoundError", "PayloadTooLargeError", "PermissionDeniedError", "Quote", "RateLimitError", "UnprocessableEntityError",
     "Upload", "Usage", "VideoOutput", "WaitTimeoutError", "__version__",
 ]
 

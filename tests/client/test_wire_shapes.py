@@ -214,6 +214,8 @@ WIRE_OBJECTS: dict[str, tuple[type[BaseModel], tuple[str, str, str], tuple[str, 
     "engine info": (sdk.EngineInfo, ("get", "/v1/models/{model_id}", "200"), ("engine",)),
     "upload": (sdk.Upload, ("post", "/v1/uploads", "201"), ()),
     "account": (sdk.Account, ("get", "/v1/account", "200"), ()),
+    "quote": (sdk.Quote, ("post", "/v1/videos/generations/quote", "200"), ()),
+    "job deleted": (sdk.JobDeleted, ("delete", "/v1/jobs/{job_id}", "200"), ()),
 }
 
 
@@ -253,10 +255,14 @@ RESPONSES: dict[tuple[str, str, str], tuple[type[BaseModel], tuple[str, ...]]] =
     ("get", "/v1/models", "200"): (sdk.Model, ("data",)),
     ("get", "/v1/models/{model_id}", "200"): (sdk.Model, ()),
     ("get", "/v1/account", "200"): (sdk.Account, ()),
+    ("post", "/v1/videos/generations/quote", "200"): (sdk.Quote, ()),
+    ("delete", "/v1/jobs/{job_id}", "200"): (sdk.JobDeleted, ()),
 }
 
 NOT_IN_THE_SDK = {("get", "/healthz", "200")}
-"""Documented JSON answers the SDK has no method for."""
+"""Documented JSON answers the SDK has no method for (and the webhook endpoints below: the
+``openai`` package's ``webhooks`` resource drives them; our SDK has no webhooks methods yet)."""
+WEBHOOK_ENDPOINTS = "/v1/webhook_endpoints"
 
 
 def test_every_documented_json_answer_is_parsed_by_some_sdk_model(openapi):
@@ -267,7 +273,9 @@ def test_every_documented_json_answer_is_parsed_by_some_sdk_model(openapi):
         for status, response in operation.get("responses", {}).items()
         if status.startswith("2") and "schema" in response.get("content", {}).get("application/json", {})
     }
-    assert documented - NOT_IN_THE_SDK == set(RESPONSES)
+    webhooks = {operation for operation in documented if operation[1].startswith(WEBHOOK_ENDPOINTS)}
+    assert webhooks  # documented, so the exemption below exempts something
+    assert documented - NOT_IN_THE_SDK - webhooks == set(RESPONSES)
 
 
 @pytest.mark.parametrize("operation", list(RESPONSES), ids=lambda op: f"{op[0].upper()} {op[1]} {op[2]}")

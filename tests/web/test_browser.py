@@ -352,3 +352,63 @@ def test_operator_pages(context, service, web_client) -> None:  # type: ignore[n
     page.locator("#grant-amount").fill("-3")
     page.get_by_role("button", name="Grant").click()
     page.locator("#err-amount_usd").wait_for(state="visible")
+
+
+def test_the_playground_quotes_shows_the_eta_and_deletes_an_ended_job(context, service, web_client) -> None:  # type: ignore[no-untyped-def]
+    """SPEC §11 in the page: the price comes from the quote endpoint as the form changes (a refused
+    quote's error beside its field), the ETA once the server has history, and delete on an ended job."""
+    page = open_playground(context, service, web_client, "quote@example.com")
+    quotes: list[str] = []
+    page.on("request", lambda request: quotes.append(request.post_data or "")
+            if request.url.endswith("/v1/videos/generations/quote") else None)
+    page.goto("/dashboard/playground")
+    page.wait_for_selector("body[data-ready=true]")
+    per_second = Decimal(served_card(service)["pricing"]["per_second"]["1080p"])
+
+    page.locator("#prompt").fill("a horse at the quote desk")
+    page.locator("label[for=res-1080p]").click()
+    page.locator("#duration").fill("4")
+    expect(page.locator("#price[data-source=quote]")).to_have_text(f"${per_second * 4:.2f}")
+    assert '"duration":4' in quotes[-1] and '"resolution":"1080p"' in quotes[-1]
+    assert len(quotes) <= 3  # debounced: not one request per keystroke and click
+    expect(page.locator("#quote-note")).to_contain_text("More than your available $0.00")  # no credit yet
+    grant(service, "quote@example.com", "5")
+    # A quote the API refuses: its error beside the field, before any Generate; gone once fixed.
+    page.locator("#seed").fill("99999999999")
+    expect(page.locator("#err-seed")).to_be_visible()
+    assert "2147483647" in page.locator("#err-seed").inner_text()
+    page.locator("#seed").fill("")
+    expect(page.locator("#err-seed")).to_be_hidden()
+
+    # A finished job gives the server history: the next quote carries an ETA.
+    page.locator("label[for=res-720p]").click()
+    page.locator("#duration").fill("3")
+    page.locator("#generate").click()
+    page.wait_for_function("!document.getElementById('result').hidden", timeout=90_000)
+    job_id = page.locator("#player").get_attribute("data-job-id")
+    service.runtime.speed._cached = None  # the server caches its measured speed for a few seconds
+    page.locator("#duration").fill("4")
+    expect(page.locator("#quote-note")).to_contain_text("Ready in ~")
+
+    # Delete the ended job: confirm, DELETE, gone from the list and from the API.
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+    row = page.locator(f"#history li[data-job-id='{job_id}']")
+    row.locator(".delete-job").click()
+    expect(row).to_have_count(0)
+    assert dialogs and "a horse at the quote desk" in dialogs[0]
+    assert page.locator("#result").is_hidden()
+    assert page.request.get(f"/v1/jobs/{job_id}").status == 404
+
+    # A running job's eta_seconds shows in the list (its row has no delete button: cancel comes first).
+    def running_with_eta(route) -> None:  # type: ignore[no-untyped-def]
+        listed = route.fetch().json()
+        listed["data"].insert(0, {**listed["data"][0], "job_id": "job_01runningeta", "status": "running",
+                                  "progress": 40, "eta_seconds": 65, "result": None})
+        route.fulfill(json=listed)
+
+    page.route("**/v1/jobs?limit=10", running_with_eta)
+    page.locator("#generate").click()  # a new job: the list reloads when it ends, through the route
+    running = page.locator("#history li[data-job-id='job_01runningeta']")
+    expect(running).to_contain_text("done in ~1 min 5 s", timeout=90_000)
+    assert running.locator(".delete-job").count() == 0

@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from happyhorse.errors import (
@@ -76,7 +77,21 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     response = error_response(error, request)
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405:
+        response.headers["Allow"] = ", ".join(allowed_methods(request))
     return response
+
+
+_HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path. Starlette's own ``Allow`` names only
+    the first route that matched the path, while a path's methods are often separate routes
+    (``GET`` and ``DELETE /v1/jobs/{id}``): ask every route, for each method."""
+    routes = request.app.router.routes
+    return [method for method in _HTTP_METHODS
+            if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)]
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:

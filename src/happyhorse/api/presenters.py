@@ -60,6 +60,8 @@ def present_job(view: JobView, request: Request, runtime: Runtime) -> dict:
         "status": status.value,
         "progress": job.progress,
         "queue_position": view.queue_position if status is Status.QUEUED else None,
+        # Only unfinished jobs read the (cached) speed: an ended job's answer touches no database.
+        "eta_seconds": None if job.is_terminal else runtime.speed.speed().eta(job, view.queue_position, time.time()),
         "created_at": iso_time(job.created_at),
         "started_at": iso_time(job.started_at),
         "completed_at": iso_time(job.completed_at),

@@ -167,6 +167,10 @@ class JobObject(BaseModel):
     status: Literal["queued", "running", "completed", "failed", "cancelled"]
     progress: int = Field(ge=0, le=100, description="0-100, never goes down")
     queue_position: int | None = Field(description="1-based place in the queue while queued")
+    eta_seconds: int | None = Field(
+        default=None, ge=0,
+        description="queued or running: expected seconds until it completes, from measured engine speed and "
+        "the jobs ahead; null once ended, before any job has completed, and once a running job is overdue")
     created_at: str
     started_at: str | None
     completed_at: str | None
@@ -175,6 +179,38 @@ class JobObject(BaseModel):
     result: JobResult | None
     usage: Usage | None
     error: JobError | None
+
+
+class QuotedRequest(BaseModel):
+    model: str
+    mode: Literal["t2v", "i2v", "r2v"]
+    prompt: str
+    aspect_ratio: str | None = Field(description="null for i2v from an image URL: the URL is not fetched by a quote")
+    resolution: Literal["720p", "1080p"]
+    duration: int
+    seed: int | None = Field(description="null: a random seed is picked at submit")
+    watermark: bool
+    images: int
+    width: int | None
+    height: int | None
+
+
+class QuoteObject(BaseModel):
+    object: Literal["video.generation.quote"]
+    price_usd: str = Field(description="what the job would cost (and hold at submit)")
+    billed_seconds: int
+    unit_price_usd: str
+    available_usd: str = Field(description="the account's balance less its pending holds")
+    affordable: bool = Field(description="false: a submit would be a 402 `insufficient_credits`")
+    eta_seconds: int | None = Field(ge=0, description="expected seconds from submit to completion, from measured "
+                                    "speed and the queue now; null before any job has completed")
+    request: QuotedRequest
+
+
+class JobDeleted(BaseModel):
+    id: str
+    object: Literal["video.generation.job.deleted"]
+    deleted: Literal[True]
 
 
 class JobList(BaseModel):

@@ -87,6 +87,14 @@ def engine_note(job: Job) -> str:
     return f" [dim](engine {job.engine})[/dim]" if job.engine else ""
 
 
+def eta_text(seconds: int | None) -> str:
+    """``eta_seconds`` for people ("~1m 05s"); empty when there is none."""
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(seconds, 60)
+    return f"~{minutes}m {secs:02d}s" if minutes else f"~{secs}s"
+
+
 def describe(job: Job) -> str:
     """One line about a job: id, status, mode, size, duration."""
     request = job.request
@@ -96,13 +104,16 @@ def describe(job: Job) -> str:
         line += f"  position {job.queue_position}"
     elif job.status == "running":
         line += f"  {job.progress}%"
+    if job.status in ("queued", "running") and job.eta_seconds is not None:
+        line += f"  eta {eta_text(job.eta_seconds)}"
     elif job.status == "failed" and job.error:
         line += f"  {job.error.code}: {job.error.message}"
     return line
 
 
 class JobProgressBar:
-    """A live bar on stderr: queue position while queued, then percent, and the elapsed time."""
+    """A live bar on stderr: queue position while queued, then percent, the ETA once the server has one,
+    and the elapsed time."""
 
     def __init__(self, console: Console = stderr) -> None:
         self._progress = Progress(
@@ -133,11 +144,15 @@ class JobProgressBar:
 
     @staticmethod
     def label(job: Job) -> str:
+        details = [f"position {job.queue_position}"] if job.status == "queued" and job.queue_position else []
+        if job.eta_seconds is not None:
+            details.append(f"eta {eta_text(job.eta_seconds)}")
+        suffix = f" ({', '.join(details)})" if details else ""
         match job.status:
             case "queued":
-                return f"queued (position {job.queue_position})" if job.queue_position else "queued"
+                return "queued" + suffix
             case "running":
-                return "generating"
+                return "generating" + suffix
             case "completed":
                 return "done"
             case "failed":

@@ -1,4 +1,5 @@
-"""``happyhorse generate``: submit a job, follow it with a progress bar, save the MP4."""
+"""``happyhorse generate``: submit a job, follow it with a progress bar, save the MP4;
+or, with ``--quote``, only ask what it would cost and when it would be done."""
 
 from __future__ import annotations
 
@@ -18,13 +19,15 @@ from happyhorse.cli.client_support import (
     JsonOutput,
     describe,
     engine_note,
+    eta_text,
     exit_codes,
     human_size,
     open_client,
     print_json,
     stderr,
+    stdout,
 )
-from happyhorse.client import Client, Job
+from happyhorse.client import Client, Job, Quote
 
 
 class Mode(str, Enum):
@@ -67,15 +70,25 @@ def generate(
         Path | None, typer.Option("--output", "-o", help="Where to save the MP4 (default ./<job_id>.mp4).")
     ] = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Print the job id at once and exit.")] = False,
+    quote: Annotated[
+        bool, typer.Option("--quote", help="Print the price, balance and ETA of this request; submit nothing.")
+    ] = False,
     as_json: JsonOutput = False,
     api_key: ApiKey = None,
     base_url: BaseUrl = None,
 ) -> None:
     """Generate a video: submit, show progress, save the MP4, print its path.
 
+    With --quote: print what it would cost and when it would be done, and submit nothing
+    (exit 0 even when the balance is short: see "affordable"; 3 if a rule refuses the request).
+
     Exit codes: 0 done, 1 the job failed or was cancelled, 2 usage error, 3 API error,
     130 interrupted (Ctrl-C asks whether to cancel the job)."""
     try:
+        if quote:
+            _quote(prompt, image, mode, aspect_ratio, resolution, duration, seed, watermark, model, as_json,
+                   api_key, base_url)
+            return
         _generate(prompt, image, mode, aspect_ratio, resolution, duration, seed, watermark, model, output, no_wait,
                   as_json, api_key, base_url)
     except KeyboardInterrupt:  # during submit or download (the wait handles its own)
@@ -115,6 +128,45 @@ def _generate(
             print_json(job)
         else:
             typer.echo(str(saved))
+
+
+def _quote(
+    prompt: str, image: list[str] | None, mode: Mode, aspect_ratio: AspectRatio | None, resolution: Resolution | None,
+    duration: int | None, seed: int | None, watermark: bool, model: str | None, as_json: bool,
+    api_key: str | None, base_url: str | None,
+) -> None:
+    with exit_codes(), open_client(api_key, base_url) as client:
+        quote = client.videos.quote(
+            prompt=prompt,
+            image=image or None,
+            mode=None if mode is Mode.auto else mode.value,
+            aspect_ratio=aspect_ratio.value if aspect_ratio else None,
+            resolution=resolution.value if resolution else None,
+            duration=duration,
+            seed=seed,
+            watermark=watermark or None,
+            model=model,
+        )
+    if as_json:
+        print_json(quote)
+    else:
+        print_quote(quote)
+
+
+def print_quote(quote: Quote) -> None:
+    """The quote for people, on stdout: price, balance, ETA, then the request as it would run."""
+    request = quote.request
+    size = f"{request.width}x{request.height}" if request.width else "follows the image"
+    stdout.print(f"price: ${quote.price_usd} ({quote.billed_seconds}s at ${quote.unit_price_usd}/s)")
+    stdout.print(f"available: ${quote.available_usd} ("
+                 + ("affordable" if quote.affordable else "[bold]NOT affordable[/bold]: top up before submitting")
+                 + ")")
+    stdout.print(f"eta: {eta_text(quote.eta_seconds) or 'unknown (no completed jobs to measure yet)'}")
+    stdout.print(f"request: {request.model} {request.mode} {request.aspect_ratio or 'auto'} {request.resolution} "
+                 f"({size}), {request.duration}s, seed {request.seed if request.seed is not None else 'random'}, "
+                 f"{request.images} image{'s' if request.images != 1 else ''}"
+                 + (", watermark" if request.watermark else ""))
+    stdout.print("[dim]nothing was submitted[/dim]")
 
 
 def _wait_with_progress(client: Client, job: Job) -> Job:

@@ -1,4 +1,4 @@
-"""``happyhorse jobs list|show|cancel|download`` and ``happyhorse models``."""
+"""``happyhorse jobs list|show|cancel|delete|download`` and ``happyhorse models``."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from happyhorse.cli.client_support import (
     stdout,
 )
 
-jobs_app = typer.Typer(help="Your jobs: list, show, cancel, download.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Your jobs: list, show, cancel, delete, download.", no_args_is_help=True)
 
 
 @jobs_app.command("list")
@@ -75,6 +75,23 @@ def jobs_cancel(
         print_json(job)
     else:
         stdout.print(f"cancel requested: {describe(job)}")
+
+
+@jobs_app.command("delete")
+def jobs_delete(
+    job_id: str, as_json: JsonOutput = False, api_key: ApiKey = None, base_url: BaseUrl = None
+) -> None:
+    """Delete an ended job: its video, poster and input images (its charges stay in the ledger).
+
+    No prompt, like ``keys revoke``. A queued or running job is an API error (409
+    job_not_ended: cancel it first), as is an unknown or already deleted one (404): exit 3."""
+    with exit_codes(), open_client(api_key, base_url) as client:
+        job = client.jobs.retrieve(job_id)
+        deleted = client.jobs.delete(job_id)
+    if as_json:
+        print_json(deleted)
+    else:
+        stdout.print(f"deleted {describe(job)}")
 
 
 @jobs_app.command("download")

@@ -17,12 +17,14 @@ __all__ = [
     "Account",
     "EngineInfo",
     "Job",
+    "JobDeleted",
     "JobError",
     "JobList",
     "JobRequest",
     "JobResult",
     "JobStatus",
     "Model",
+    "Quote",
     "Upload",
     "Usage",
     "VideoOutput",
@@ -131,6 +133,9 @@ class Job(_APIObject):
     """0-100; never goes down."""
     queue_position: int | None = None
     """1-based place in the queue while ``queued``, else ``None``."""
+    eta_seconds: int | None = None
+    """Queued or running: expected seconds until it completes, from the server's measured speed;
+    ``None`` once ended, before the server has any history, and once a running job is overdue."""
     created_at: datetime
     """When the job was submitted."""
     started_at: datetime | None = None
@@ -245,6 +250,48 @@ class Upload(_APIObject):
     """Image height in pixels."""
     created_at: datetime
     """When it was uploaded."""
+
+
+class JobDeleted(_APIObject):
+    """The answer to ``jobs.delete``: the job, its files and its inputs are gone (its charges stay)."""
+
+    id: str
+    object: Literal["video.generation.job.deleted"] = "video.generation.job.deleted"
+    deleted: Literal[True] = True
+
+
+class QuotedRequest(_APIObject):
+    """The request as a submit would resolve it; ``None`` where it cannot be known yet."""
+
+    model: str
+    mode: Literal["t2v", "i2v", "r2v"]
+    prompt: str
+    aspect_ratio: str | None
+    """``None`` for i2v from an image URL: a quote does not fetch it."""
+    resolution: Literal["720p", "1080p"]
+    duration: int
+    seed: int | None
+    """``None``: a random seed is picked at submit."""
+    watermark: bool
+    images: int
+    width: int | None
+    height: int | None
+
+
+class Quote(_APIObject):
+    """What a submit would cost and when it would be done (``videos.quote``); nothing was submitted."""
+
+    object: Literal["video.generation.quote"] = "video.generation.quote"
+    price_usd: Decimal
+    billed_seconds: int
+    unit_price_usd: Decimal
+    available_usd: Decimal
+    """The account's balance less its pending holds."""
+    affordable: bool
+    """``False``: submitting would raise InsufficientCreditsError (402)."""
+    eta_seconds: int | None
+    """Expected seconds from submit to completion; ``None`` before the server has any history."""
+    request: QuotedRequest
 
 
 class JobList(_APIObject):

@@ -101,6 +101,8 @@ jobs = Table(
     Column("error_message", Text, nullable=True),
     # Set on completion: seed used, output metadata (see ``outputs``).
     Column("result", JSON, nullable=True),
+    # Set by DELETE /v1/jobs/{id} (migration 0009): the row stays for the ledger, the API no longer shows it.
+    Column("deleted_at", Double, nullable=True),
     Index("ix_jobs_status_priority_created", "status", "priority", "created_at"),
     Index("ix_jobs_account_id_id", "account_id", "id"),
     Index("ix_jobs_completed_at", "completed_at"),  # the orphan sweep walks ended jobs by it
@@ -229,4 +231,60 @@ workers = Table(
     # ``worker_seen_seconds`` no longer counts (it crashed, or its host is gone).
     Column("last_seen_at", Double, nullable=False),
     Index("ix_workers_last_seen_at", "last_seen_at"),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=True),
+    Column("url", Text, nullable=False),
+    # The event types it receives (``video.completed``...), a list.
+    Column("event_types", JSON, nullable=False),
+    # ``whsec_<base64 key>`` (Standard Webhooks); shown once, on create and on rotate.
+    Column("secret", String(100), nullable=False),
+    # ``enabled`` or ``disabled`` (by its owner, or by the deliverer on a 410: ``disabled_reason``).
+    Column("status", String(16), nullable=False),
+    Column("disabled_reason", String(200), nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    # ``evt_...``: the payload's id and the ``webhook-id`` header, the same on every retry.
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("type", String(40), nullable=False),
+    # The job it is about (``data.id``); no foreign key: a deleted job keeps its events.
+    Column("job_id", String(40), nullable=True),
+    Column("created_at", Double, nullable=False),
+    # One ending per job: a second ending of the same kind could only be a bug, and fails loudly.
+    UniqueConstraint("job_id", "type", name="uq_webhook_events_job_id"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("event_id", String(40), ForeignKey("webhook_events.id"), nullable=False),
+    Column("endpoint_id", String(40), ForeignKey("webhook_endpoints.id"), nullable=False),
+    # ``pending`` (to deliver at ``next_attempt_at``), ``delivered``, ``failed`` (retries spent) or
+    # ``disabled`` (its endpoint was disabled before it got through).
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_response_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("next_attempt_at", Double, nullable=True),
+    # The deliverer's lease, like a job's: ``lease_token`` fences every write after an attempt.
+    Column("lease_token", Integer, nullable=False),
+    Column("lease_expires_at", Double, nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("delivered_at", Double, nullable=True),
+    UniqueConstraint("event_id", "endpoint_id", name="uq_webhook_deliveries_event_id"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_endpoint_id", "endpoint_id", "created_at"),
 )

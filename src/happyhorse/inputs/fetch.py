@@ -134,6 +134,17 @@ def fetch_url(
     )
 
 
+def checked_targets(url: str, *, allow_private: bool = False, resolver: Resolver | None = None) -> list[PinnedTarget]:
+    """Steps 1-2 of :func:`fetch_url` for the guard's other user (webhook delivery): ``url`` checked,
+    its host resolved and every address checked; the addresses to connect to, in order, each with the
+    ``Host`` header and SNI name to present. Raises :class:`FetchError` (the image codes)."""
+    try:
+        parsed = _parse(url)
+    except ValueError as exc:
+        raise FetchError("invalid_image_url", f"image URL {exc}") from None
+    return _checked_targets(parsed, resolver or default_resolver, allow_private)
+
+
 def _parse(url: str) -> httpx.URL:
     """The URL parsed by httpx itself (the parser that will send it), or
     :class:`ValueError` saying what is wrong."""
@@ -167,6 +178,10 @@ class _Target:
     url: httpx.URL  # host replaced by the checked IP
     host_header: str
     sni_hostname: str | None  # None for IP literals: SNI never carries an IP
+
+
+PinnedTarget = _Target
+"""One checked address of a URL (``url`` with the IP as host, ``host_header``, ``sni_hostname``)."""
 
 
 def _checked_targets(url: httpx.URL, resolver: Resolver, allow_private: bool) -> list[_Target]:

@@ -52,6 +52,7 @@ LEFT JOIN holds ON holds.job_id = jobs.id AND holds.state = 'captured'
 LEFT JOIN outputs AS video ON video.job_id = jobs.id AND video.kind = 'video'
 LEFT JOIN outputs AS poster ON poster.job_id = jobs.id AND poster.kind = 'poster'
 WHERE jobs.id = :job_id AND api_keys.key_hash = :key_hash AND api_keys.revoked_at IS NULL
+  AND jobs.deleted_at IS NULL
 """
 
 _OUTPUT_COLUMNS = ("content_type", "bytes", "width", "height", "fps", "duration", "has_audio")

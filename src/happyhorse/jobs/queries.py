@@ -28,7 +28,8 @@ def get_job(conn: Connection, job_id: str, account_id: str | None = None) -> Job
     """The job, or :class:`NotFound` if missing or (when ``account_id`` is given) not that account's."""
     query = select(jobs).where(jobs.c.id == job_id)
     if account_id is not None:
-        query = query.where(jobs.c.account_id == account_id)
+        # A deleted job is gone for its account; workers and the operator (no account) still see the row.
+        query = query.where(jobs.c.account_id == account_id, jobs.c.deleted_at.is_(None))
     row = conn.execute(query).first()
     if row is None:
         raise job_not_found(job_id)
@@ -43,7 +44,7 @@ def list_jobs(conn: Connection, account_id: str, *, limit: int, after: str | Non
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    query = select(jobs).where(jobs.c.account_id == account_id)
+    query = select(jobs).where(jobs.c.account_id == account_id, jobs.c.deleted_at.is_(None))
     if after is not None:
         query = query.where(jobs.c.id < after)
     rows = conn.execute(query.order_by(jobs.c.id.desc()).limit(limit + 1)).all()

@@ -32,6 +32,7 @@ from pathlib import Path
 from happyhorse.engines import Engine, engine_modes
 from happyhorse.jobs.model import ClaimedJob
 from happyhorse.runtime import Runtime
+from happyhorse.webhooks.delivery import Deliverer
 from happyhorse.worker.active import ActiveJob
 from happyhorse.worker.housekeeping import Housekeeping
 from happyhorse.worker.lease import first_line
@@ -61,6 +62,8 @@ class Worker:
         self.abort = threading.Event()
         """Set: stop the jobs under way at the engine's next step and give them back to the queue."""
         self.housekeeping = Housekeeping(runtime, register=self.register)
+        self.webhooks = Deliverer(runtime.db, allow_private=runtime.settings.allow_private_fetch)
+        """The webhook delivery loop, a side task beside housekeeping (never in the way of jobs)."""
         self._held: set[ActiveJob] = set()
         self._held_lock = threading.Lock()
         self._abort_timer: threading.Timer | None = None
@@ -74,6 +77,7 @@ class Worker:
         except Exception:  # the database is away: housekeeping registers once it is back
             log.warning("worker %s: could not register; retrying from housekeeping", self.worker_id, exc_info=True)
         self.housekeeping.start()
+        self.webhooks.start()
         intake, finisher = Intake(self._claim), Finisher(self._finish)
         try:
             self._work(intake, finisher)
@@ -81,6 +85,7 @@ class Worker:
             self._give_back(intake.close())
             finisher.close()
             self.housekeeping.stop()
+            self.webhooks.stop()
             self._unregister()
             if self._abort_timer is not None:  # ended within its grace: nothing left to abort
                 self._abort_timer.cancel()

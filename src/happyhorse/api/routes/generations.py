@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -9,11 +11,13 @@ from starlette.concurrency import run_in_threadpool
 from happyhorse.api.body import read_form, read_json_object
 from happyhorse.api.deps import CurrentAccount, RuntimeDep
 from happyhorse.api.presenters import present_job
-from happyhorse.api.schemas import GENERATION_REQUEST_BODY, JobObject, error_responses
+from happyhorse.api.schemas import GENERATION_REQUEST_BODY, JobObject, QuoteObject, error_responses
 from happyhorse.submit.idempotency import HEADER, checked_idempotency_key
 from happyhorse.errors import InvalidRequest
 from happyhorse.jobs.views import JobView
-from happyhorse.submit.request import parse_generation_request
+from happyhorse.runtime import Runtime
+from happyhorse.submit.quote import quote_generation
+from happyhorse.submit.request import GenerationRequest, parse_generation_request
 from happyhorse.submit.service import submit_idempotent
 
 router = APIRouter(tags=["videos"])
@@ -62,21 +66,7 @@ async def create_generation(request: Request, runtime: RuntimeDep, account: Curr
     ``200`` with the first job (header ``Idempotent-Replayed: true``) instead of
     queuing another."""
     key = checked_idempotency_key(request.headers.get(HEADER))
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    limit = runtime.settings.max_body_bytes
-    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        fields, parts = await read_form(request, limit, file_field="image",
-                                        max_file_bytes=runtime.settings.max_image_bytes)
-        generation = parse_generation_request(fields, image_parts=len(parts), from_form=True)
-    elif content_type in ("application/json", "") or content_type.endswith("+json"):
-        fields, parts = await read_json_object(request, limit), []
-        generation = parse_generation_request(fields)
-    else:
-        raise InvalidRequest(
-            "unsupported_content_type",
-            f"send application/json or multipart/form-data, not {content_type!r}",
-            None,
-        )
+    fields, parts, generation = await read_generation(request, runtime)
     submitted = await run_in_threadpool(
         submit_idempotent, runtime, account.id, generation, parts, key=key, fields=fields
     )
@@ -89,3 +79,39 @@ async def create_generation(request: Request, runtime: RuntimeDep, account: Curr
         return JSONResponse(body, status_code=200, headers={**location, "Idempotent-Replayed": "true"})
     body = present_job(JobView(job, submitted.queue_position), request, runtime)
     return JSONResponse(body, status_code=202, headers=location)
+
+
+async def read_generation(request: Request, runtime: Runtime) -> tuple[dict[str, Any], list[bytes], GenerationRequest]:
+    """The submit body (JSON, or a form whose ``image`` file parts count as images), parsed by the §3 rules:
+    ``(fields as sent, image parts, the request)``. Submit and quote read bodies only here."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    limit = runtime.settings.max_body_bytes
+    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        fields, parts = await read_form(request, limit, file_field="image",
+                                        max_file_bytes=runtime.settings.max_image_bytes)
+        return fields, parts, parse_generation_request(fields, image_parts=len(parts), from_form=True)
+    if content_type in ("application/json", "") or content_type.endswith("+json"):
+        fields = await read_json_object(request, limit)
+        return fields, [], parse_generation_request(fields)
+    raise InvalidRequest(
+        "unsupported_content_type",
+        f"send application/json or multipart/form-data, not {content_type!r}",
+        None,
+    )
+
+
+@router.post(
+    "/v1/videos/generations/quote",
+    response_model=QuoteObject,
+    summary="Quote a video generation: price, balance and ETA, nothing submitted",
+    openapi_extra={"requestBody": GENERATION_REQUEST_BODY},
+    responses=error_responses(400, 401, 413, 429, 503),
+)
+async def quote_generation_route(request: Request, runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:
+    """The submit body, checked by every rule of the submit (same errors), answered with what
+    it would cost, whether the account can afford it and when it would be done. Nothing is
+    created or held; image URLs are not fetched (see ``request.aspect_ratio``)."""
+    fields, parts, generation = await read_generation(request, runtime)
+    quote = await run_in_threadpool(quote_generation, runtime, account.id, generation, parts,
+                                    seed_given=fields.get("seed") not in (None, ""))
+    return JSONResponse(quote)

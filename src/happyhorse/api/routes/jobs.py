@@ -1,4 +1,4 @@
-"""The caller's jobs: retrieve, list, cancel, content."""
+"""The caller's jobs: retrieve, list, cancel, delete, content."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from starlette.routing import Route
 from happyhorse.accounts import LAST_USED_RESOLUTION_SECONDS, authenticate, checked_key, hash_key, touch_key
 from happyhorse.api.deps import CurrentAccount, RuntimeDep, base_url, read_db
 from happyhorse.api.presenters import present_job
-from happyhorse.api.schemas import JOB_ID_PATTERN, JobIdPath, JobList, JobObject, error_responses
+from happyhorse.api.schemas import JOB_ID_PATTERN, JobDeleted, JobIdPath, JobList, JobObject, error_responses
 from happyhorse.errors import Conflict
 from happyhorse.ids import is_id
+from happyhorse.jobs.deletion import delete_job as delete_ended_job
 from happyhorse.jobs.queries import job_not_found
 from happyhorse.jobs.status import Status
 from happyhorse.runtime import Runtime
@@ -104,6 +105,21 @@ async def cancel_job(job_id: JobIdPath, request: Request, runtime: RuntimeDep, a
         return present_job(runtime.queue.views([cancelled])[0], request, runtime)
 
     return JSONResponse(await run_in_threadpool(cancel))
+
+
+@router.delete(
+    "/v1/jobs/{job_id}",
+    response_model=JobDeleted,
+    summary="Delete an ended job and its files",
+    responses=error_responses(401, 404, 409, 429, 503, e409="the job is queued or running (`job_not_ended`): cancel it first"),
+)
+async def delete_job(job_id: JobIdPath, runtime: RuntimeDep, account: CurrentAccount) -> JSONResponse:
+    """Delete a completed, failed or cancelled job: its video, poster and input images
+    (uploads no other job of the account uses) are removed from storage, and the job
+    answers 404 and is no longer listed. Its charges stay in the account's ledger.
+    A queued or running job is a 409 ``job_not_ended``; deleting twice is a 404."""
+    await run_in_threadpool(delete_ended_job, runtime.db, runtime.storage, account.id, checked_job_id(job_id))
+    return JSONResponse({"id": job_id, "object": "video.generation.job.deleted", "deleted": True})
 
 
 @router.get(

@@ -19,7 +19,7 @@ from happyhorse.client._exceptions import (
     JobFailedError,
     WaitTimeoutError,
 )
-from happyhorse.client._models import Job, JobList
+from happyhorse.client._models import Job, JobDeleted, JobList
 # Re-exported: the pagers were defined here, and ``resources.jobs.JobPager`` still names them.
 from happyhorse.client._pagination import AsyncJobPager as AsyncJobPager
 from happyhorse.client._pagination import JobPager as JobPager
@@ -105,6 +105,12 @@ class Jobs(SyncAPIResource):
         response = self._client.request(RequestOptions("POST", f"/v1/jobs/{job_id_of(job)}/cancel"))
         return parse_response(Job, response)
 
+    def delete(self, job: Job | str) -> JobDeleted:
+        """Delete an ended job: its video, poster and input images; its charges stay in the ledger.
+        A queued or running job raises ConflictError (``job_not_ended``: cancel it first);
+        afterwards the job is NotFoundError."""
+        return parse_response(JobDeleted, self._client.request(RequestOptions("DELETE", f"/v1/jobs/{job_id_of(job)}")))
+
     def wait(
         self,
         job: Job | str,
@@ -179,6 +185,11 @@ class AsyncJobs(AsyncAPIResource):
         """Cancel a queued or running job; see :meth:`Jobs.cancel`."""
         response = await self._client.request(RequestOptions("POST", f"/v1/jobs/{job_id_of(job)}/cancel"))
         return parse_response(Job, response)
+
+    async def delete(self, job: Job | str) -> JobDeleted:
+        """Delete an ended job; see :meth:`Jobs.delete`."""
+        response = await self._client.request(RequestOptions("DELETE", f"/v1/jobs/{job_id_of(job)}"))
+        return parse_response(JobDeleted, response)
 
     async def wait(
         self,

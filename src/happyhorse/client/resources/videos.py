@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from happyhorse.client._base_client import RequestOptions, new_idempotency_key, parse_response
 from happyhorse.client._files import FileToUpload, ImageInput, image_reference_or_file
-from happyhorse.client._models import Job
+from happyhorse.client._models import Job, Quote
 from happyhorse.client._resource import AsyncAPIResource, SyncAPIResource
 from happyhorse.client.resources.jobs import DEFAULT_POLL_INTERVAL, ProgressCallback
 
@@ -50,8 +51,42 @@ def _submit_options(body: dict[str, Any], idempotency_key: str | None) -> Reques
     )
 
 
+def _quote_reference(item: ImageInput) -> str:
+    """A quote uploads nothing: a local file goes inline, as a data URI."""
+    resolved = image_reference_or_file(item)
+    if isinstance(resolved, FileToUpload):
+        return f"data:{resolved.content_type};base64," + base64.b64encode(resolved.content).decode()
+    return resolved
+
+
+def _quote_options(prompt: str, image: Images, fields: dict[str, Any]) -> RequestOptions:
+    images, as_list = _split_images(image)
+    body = _body(prompt, _image_field([_quote_reference(item) for item in images], as_list), **fields)
+    return RequestOptions("POST", "/v1/videos/generations/quote", json=body)
+
+
 class Videos(SyncAPIResource):
     """Video generation."""
+
+    def quote(
+        self,
+        *,
+        prompt: str,
+        image: Images = None,
+        mode: Mode | None = None,
+        aspect_ratio: AspectRatio | None = None,
+        resolution: Resolution | None = None,
+        duration: int | None = None,
+        seed: int | None = None,
+        watermark: bool | None = None,
+        model: str | None = None,
+    ) -> Quote:
+        """What :meth:`generate` with these arguments would cost, whether the balance covers it and
+        when it would be done; the server checks every rule (same errors) and submits, holds and
+        stores nothing (local images are sent inline, not uploaded; image URLs are not fetched)."""
+        fields = dict(mode=mode, aspect_ratio=aspect_ratio, resolution=resolution, duration=duration, seed=seed,
+                      watermark=watermark, model=model)
+        return parse_response(Quote, self._client.request(_quote_options(prompt, image, fields)))
 
     def generate(
         self,
@@ -107,6 +142,24 @@ class Videos(SyncAPIResource):
 
 class AsyncVideos(AsyncAPIResource):
     """Video generation (async)."""
+
+    async def quote(
+        self,
+        *,
+        prompt: str,
+        image: Images = None,
+        mode: Mode | None = None,
+        aspect_ratio: AspectRatio | None = None,
+        resolution: Resolution | None = None,
+        duration: int | None = None,
+        seed: int | None = None,
+        watermark: bool | None = None,
+        model: str | None = None,
+    ) -> Quote:
+        """A quote for :meth:`generate`; see :meth:`Videos.quote`."""
+        fields = dict(mode=mode, aspect_ratio=aspect_ratio, resolution=resolution, duration=duration, seed=seed,
+                      watermark=watermark, model=model)
+        return parse_response(Quote, await self._client.request(_quote_options(prompt, image, fields)))
 
     async def generate(
         self,

@@ -1,5 +1,5 @@
-// The playground: every parameter of POST /v1/videos/generations, the live price,
-// progress from the job's Server-Sent Events, the player, the history, and the
+// The playground: every parameter of POST /v1/videos/generations, the live price
+// (from POST /v1/videos/generations/quote as the form changes, with the ETA), progress from the job's Server-Sent Events, the player, the history, and the
 // exact request as cURL or Python. The API is the judge of what is valid: its
 // errors are shown next to the field named by error.param.
 //
@@ -25,7 +25,11 @@ const state = {
   job: null,            // the job being followed
   events: null,         // its EventSource
   lastSeed: null,       // seed used by the last completed job shown
+  quote: { timer: null, sent: null, seq: 0, errorField: null }, // the debounced quote of the form
 };
+// How long the form must rest before its quote is asked for.
+const QUOTE_DELAY_MS = 350;
+const ENDED = ["completed", "failed", "cancelled"];
 let nextImageKey = 1;
 
 // ---- reading the form ---------------------------------------------------------
@@ -132,10 +136,63 @@ function insertAtCaret(text) {
 
 function renderPrice() {
   if (!state.model) return;
+  // At once, from the card; the server's quote (price, balance, ETA) replaces it when it answers.
   const perSecond = state.model.pricing.per_second[resolution()];
   const duration = Number($("duration").value);
+  const body = JSON.stringify(requestBody());
+  if (body === state.quote.sent) return; // the quote shown is this form's
   $("price").textContent = usd(multiplyUsd(perSecond, duration));
+  $("price").dataset.source = "card";
   $("price-detail").textContent = `${duration} s × ${usd(perSecond)}/s (${resolution()})`;
+  $("quote-note").textContent = "";
+  scheduleQuote();
+}
+
+/** "~1 min 5 s" for an eta_seconds; "" for null. */
+function etaText(seconds) {
+  if (seconds === null || seconds === undefined) return "";
+  const minutes = Math.floor(seconds / 60);
+  return minutes ? `~${minutes} min ${seconds % 60} s` : `~${seconds} s`;
+}
+
+/** Ask for the form's quote once the form has rested; only a complete form is quoted. */
+function scheduleQuote(force = false) {
+  clearTimeout(state.quote.timer);
+  if (force) state.quote.sent = null;
+  const ready = state.model && promptBox.value.trim() !== "" && state.images.every((image) => image.status === "ready");
+  if (!ready) return;
+  state.quote.timer = setTimeout(quote, QUOTE_DELAY_MS);
+}
+
+async function quote() {
+  const body = requestBody();
+  const sent = JSON.stringify(body);
+  if (sent === state.quote.sent) return;
+  const seq = ++state.quote.seq;
+  try {
+    const answer = await api("/v1/videos/generations/quote", { method: "POST", json: body });
+    if (seq !== state.quote.seq) return; // a newer form was sent meanwhile
+    state.quote.sent = sent;
+    if (state.quote.errorField) { clearError(state.quote.errorField); state.quote.errorField = null; }
+    $("price").textContent = usd(answer.price_usd);
+    $("price").dataset.source = "quote";
+    $("price-detail").textContent = `${answer.billed_seconds} s × ${usd(answer.unit_price_usd)}/s (${answer.request.resolution})`;
+    const eta = etaText(answer.eta_seconds);
+    $("quote-note").textContent = (eta ? `Ready in ${eta}. ` : "")
+      + (answer.affordable ? "" : `More than your available ${usd(answer.available_usd)}.`);
+    $("quote-note").classList.toggle("short", !answer.affordable);
+  } catch (error) {
+    if (seq !== state.quote.seq) return;
+    state.quote.sent = sent; // not asked again until the form changes
+    const field = error instanceof ApiError ? fieldOf(error.param) : null;
+    if (field) {
+      showFieldError(field, error.message); // beside its field, as a submit's error is; focus stays put
+      state.quote.errorField = field;
+      $("quote-note").textContent = "";
+    } else {
+      $("quote-note").textContent = error.message;
+    }
+  }
 }
 
 function shellQuote(text) { return `'${text.replace(/'/g, `'\\''`)}'`; }
@@ -377,9 +434,10 @@ async function submit(event) {
 }
 
 function describe(job) {
+  const eta = job.eta_seconds === null || job.eta_seconds === undefined ? "" : ` — done in ${etaText(job.eta_seconds)}`;
   switch (job.status) {
-    case "queued": return `Queued — position ${job.queue_position ?? "?"} in line`;
-    case "running": return `Generating… ${job.progress}%`;
+    case "queued": return `Queued — position ${job.queue_position ?? "?"} in line${eta}`;
+    case "running": return `Generating… ${job.progress}%${eta}`;
     case "completed": return "Done";
     case "failed": return `Failed: ${job.error?.message ?? "unknown error"}`;
     case "cancelled": return "Cancelled";
@@ -433,6 +491,7 @@ function finished(job) {
     else seed.value = "";
   }
   render();
+  scheduleQuote(true); // the balance and the measured speed have changed
   loadHistory();
   loadBalance();
 }
@@ -464,14 +523,43 @@ async function loadHistory() {
   const items = data.map((job) => {
     const poster = job.result?.outputs?.[0]?.poster_url;
     const picture = poster ? el("img", { src: poster, alt: "", loading: "lazy" }) : el("span", { class: "no-poster" });
-    const meta = `${job.request.mode} · ${job.request.duration} s · ${job.request.resolution} · ${when(job.created_at)}`;
+    const eta = job.eta_seconds === null || job.eta_seconds === undefined ? "" : ` · done in ${etaText(job.eta_seconds)}`;
+    const meta = `${job.request.mode} · ${job.request.duration} s · ${job.request.resolution} · ${when(job.created_at)}${eta}`;
+    // An ended job can be deleted (a queued or running one is cancelled first: the API answers 409).
+    const remove = ENDED.includes(job.status)
+      ? el("button", { type: "button", class: "delete-job", "aria-label": `Delete job: ${job.request.prompt}`,
+                       title: "Delete this job and its files", onclick: () => deleteJob(job) }, "Delete")
+      : null;
     return el("li", { "data-job-id": job.job_id },
-      el("button", { type: "button", onclick: () => openJob(job.job_id), "aria-label": `Open job: ${job.request.prompt}` },
+      el("button", { type: "button", class: "open-job", onclick: () => openJob(job.job_id),
+                     "aria-label": `Open job: ${job.request.prompt}` },
         picture,
-        el("span", {}, el("span", { class: "prompt" }, job.request.prompt), el("br"), el("span", { class: "meta" }, meta)),
-        el("span", { class: `badge ${job.status}` }, job.status)));
+        el("span", {}, el("span", { class: "prompt" }, job.request.prompt), el("br"),
+           el("span", { class: "meta" }, meta)),
+        el("span", { class: `badge ${job.status}` }, job.status)),
+      remove);
   });
   $("history").replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "No jobs yet.")]));
+}
+
+/** Confirm, DELETE /v1/jobs/{id}, then take it off the list (and out of the output panel). */
+async function deleteJob(job) {
+  if (!confirm(`Delete this job and its video? Its charge stays on your usage.\n\n${job.request.prompt}`)) return;
+  try {
+    await api(`/v1/jobs/${encodeURIComponent(job.job_id)}`, { method: "DELETE" });
+  } catch (error) {
+    toast(error.message);
+    return;
+  }
+  document.querySelector(`#history li[data-job-id="${CSS.escape(job.job_id)}"]`)?.remove();
+  if (!$("history").children.length) $("history").replaceChildren(el("li", { class: "muted" }, "No jobs yet."));
+  if (state.job?.job_id === job.job_id) {
+    state.job = null;
+    $("player").removeAttribute("src");
+    $("result").hidden = $("job-panel").hidden = true;
+    $("empty-output").hidden = false;
+  }
+  toast("Job deleted");
 }
 
 async function openJob(jobId) {
