@@ -37,11 +37,12 @@ def png(width: int, height: int) -> bytes:
 
 class ImageHost:
     """Loopback image server: ``/portrait.png``, ``/tiny.png``, ``/slow.png`` (trickles), anything else 404.
-    ``slow_now`` counts the slow downloads in progress."""
+    ``slow_now`` holds the paths of the slow downloads in progress (a trickle outlives its fetcher
+    until a write fails, so each test tags its slow URLs and waits for its own)."""
 
     def __init__(self) -> None:
         self.files = {"/portrait.png": png(400, 700), "/tiny.png": png(200, 200)}
-        self.slow_now = 0
+        self.slow_now: list[str] = []
         self.lock = threading.Lock()
         outer = self
 
@@ -67,7 +68,7 @@ class ImageHost:
 
     def trickle(self, handler: BaseHTTPRequestHandler) -> None:
         with self.lock:
-            self.slow_now += 1
+            self.slow_now.append(handler.path)
         try:
             handler.send_response(200)
             handler.send_header("Content-Type", "image/png")
@@ -81,12 +82,13 @@ class ImageHost:
             pass  # the fetcher gave up and hung up
         finally:
             with self.lock:
-                self.slow_now -= 1
+                self.slow_now.remove(handler.path)
 
-    def wait_for_slow(self, count: int, timeout: float = 10) -> None:
+    def wait_for_slow(self, tag: str, count: int, timeout: float = 10) -> None:
+        """Until ``count`` downloads of ``/slow.png?<tag>…`` are in progress."""
         deadline = time.monotonic() + timeout
-        while self.slow_now < count:
-            assert time.monotonic() < deadline, f"only {self.slow_now} slow downloads started, wanted {count}"
+        while len(mine := [p for p in list(self.slow_now) if p.startswith(f"/slow.png?{tag}")]) < count:
+            assert time.monotonic() < deadline, f"only {len(mine)} slow downloads of {tag!r} started, wanted {count}"
             time.sleep(0.01)
 
 
@@ -146,14 +148,14 @@ def test_a_victims_job_is_not_delayed_by_slow_url_submits(live: LiveService, hos
         statuses: list[int] = []
         with http(live, attacker_key) as attacker:
             while not stop.is_set() and len(statuses) < 10:
-                statuses.append(submit(attacker, image=f"{host.base}/slow.png?{len(statuses)}").status_code)
+                statuses.append(submit(attacker, image=f"{host.base}/slow.png?attack{len(statuses)}").status_code)
         return statuses
 
     allowed = 2 * alone + FETCH_BUDGET
     with ThreadPoolExecutor(4) as pool:
         attacks = [pool.submit(attack) for _ in range(4)]
         try:
-            host.wait_for_slow(1)  # the attack is under way
+            host.wait_for_slow("attack", 1)  # the attack is under way
             under_attack = seconds_to_complete(victim, limit=allowed)
         finally:
             stop.set()
@@ -171,7 +173,7 @@ def test_a_victims_job_is_not_delayed_by_slow_url_submits(live: LiveService, hos
 
 # The cap tests keep two slow fetches in flight while a third submit arrives: a longer budget
 # keeps them in flight however slowly a loaded machine gets the third request through.
-CAP_TEST_BUDGET = 6.0
+CAP_TEST_BUDGET = 3.0
 
 
 def test_the_fetch_cap_per_account_answers_429_and_spares_other_accounts(
@@ -180,8 +182,8 @@ def test_the_fetch_cap_per_account_answers_429_and_spares_other_accounts(
     monkeypatch.setattr(live.runtime.settings, "fetch_timeout_seconds", CAP_TEST_BUDGET)
     key = live.new_account_key("greedy")
     with ThreadPoolExecutor(2) as pool, http(live, key) as greedy, http(live, live.new_account_key("other")) as other:
-        slow = [pool.submit(submit, greedy, image=f"{host.base}/slow.png?{n}") for n in range(2)]
-        host.wait_for_slow(2)
+        slow = [pool.submit(submit, greedy, image=f"{host.base}/slow.png?greedy{n}") for n in range(2)]
+        host.wait_for_slow("greedy", 2)
         third = submit(greedy, image=f"{host.base}/portrait.png")
         neighbour = submit(other, image=f"{host.base}/portrait.png")
         first_two = [future.result() for future in slow]
@@ -202,7 +204,7 @@ def test_the_fetch_cap_in_all_answers_429(live: LiveService, host: ImageHost, mo
     with ThreadPoolExecutor(2) as pool:
         clients = [http(live, key) for key in keys]
         slow = [pool.submit(submit, clients[n], image=f"{host.base}/slow.png?crowd{n}") for n in range(2)]
-        host.wait_for_slow(2)
+        host.wait_for_slow("crowd", 2)
         third = submit(clients[2], image=f"{host.base}/portrait.png")
         [future.result() for future in slow]
         for client in clients:
