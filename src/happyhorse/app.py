@@ -21,6 +21,7 @@ from happyhorse.api.header_limit import HeaderLimitMiddleware
 from happyhorse.api.rate_limit import RateLimitMiddleware
 from happyhorse.api.routes import account, events, generations, health, jobs, models, uploads
 from happyhorse.api.routes import webhook_endpoints
+from happyhorse.api.routes import videos
 from happyhorse.runtime import Runtime
 from happyhorse.settings import Settings
 from happyhorse.web import install as install_web
@@ -110,7 +111,8 @@ def create_app(runtime: Runtime, *, worker: WorkerThread | None = None) -> FastA
     # (Inserted at the front: the router tries routes in order, and the web
     # routes installed above would otherwise be tried first on every poll.)
     app.router.routes.insert(0, jobs.POLL_ROUTE)
-    for module in (generations, jobs, events, uploads, models, account, health, files, webhook_endpoints):
+    for module in (generations, jobs, events, uploads, models, account, health, files, webhook_endpoints,
+                   videos):
         app.include_router(module.router)
     docs_page.install(app)
     return app

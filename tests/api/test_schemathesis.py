@@ -168,6 +168,14 @@ def _beyond_the_schema(case) -> list:
     # ones do not, and that rule has its own tests (tests/webhooks/test_routes.py).
     if case.operation.label.startswith("POST /v1/webhook_endpoints") and "url" in body:
         return [positive_data_acceptance]
+    # The OpenAI-compatible create (SPEC §9) applies the submit's rules too, and the image behind
+    # input_reference must be a valid one; size and aspect_ratio/resolution must agree.
+    if case.operation.label == "POST /v1/videos" and (
+        any(body.get(name) is not None for name in ("image", "input_reference", "input_reference[image_url]"))
+        or body.get("mode") in ("i2v", "r2v")
+        or ("size" in body and ("aspect_ratio" in body or "resolution" in body))
+    ):
+        return [positive_data_acceptance]
     # The quote applies exactly the submit's rules (SPEC §11).
     submit_like = ("POST /v1/videos/generations", "POST /v1/videos/generations/quote")
     if case.operation.label in submit_like and (

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from happyhorse.errors import (
@@ -52,8 +52,16 @@ def request_id_of(request: Request) -> str | None:
     return request.scope.get("state", {}).get("request_id")
 
 
+_RETRYABLE_4XX = frozenset({408, 409, 429})
+
+
 def error_response(error: ServiceError, request: Request) -> JSONResponse:
-    return JSONResponse(error.to_dict(request_id_of(request)), status_code=error.status, headers=error.headers)
+    """The envelope of ``error``. A 4xx that a retry cannot fix (not 408, 409 or 429) says so with
+    ``x-should-retry: false``, which the ``openai`` client (and any Stainless-built one) obeys (SPEC §9)."""
+    headers = error.headers
+    if 400 <= error.status < 500 and error.status not in _RETRYABLE_4XX:
+        headers = {**headers, "x-should-retry": "false"}
+    return JSONResponse(error.to_dict(request_id_of(request)), status_code=error.status, headers=headers)
 
 
 async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
@@ -77,21 +85,26 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     response = error_response(error, request)
     if exc.headers:
         response.headers.update(exc.headers)
-    if exc.status_code == 405:
-        response.headers["Allow"] = ", ".join(allowed_methods(request))
+    if exc.status_code == 405 and (documented := documented_methods(request)):
+        response.headers["Allow"] = ", ".join(documented)
     return response
 
 
-_HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
 
 
-def allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at the request's path. Starlette's own ``Allow`` names only
-    the first route that matched the path, while a path's methods are often separate routes
-    (``GET`` and ``DELETE /v1/jobs/{id}``): ask every route, for each method."""
-    routes = request.app.router.routes
-    return [method for method in _HTTP_METHODS
-            if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)]
+def documented_methods(request: Request) -> list[str] | None:
+    """The methods the API documents at the request's path (the most specific template that
+    matches: ``POST /v1/videos/generations``, not ``GET /v1/videos/{video_id}``), or ``None`` for
+    an undocumented path. Starlette's own ``Allow`` names only the first route that matched the
+    path, while a path's methods are often separate routes (``GET`` and ``DELETE /v1/jobs/{id}``)."""
+    best: tuple[int, list[str]] | None = None
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\{[^/]+\\}", "[^/]+", re.escape(template)), request.url.path):
+            params = template.count("{")
+            if best is None or params < best[0]:
+                best = (params, [method.upper() for method in operations if method in _HTTP_METHODS])
+    return best[1] if best else None
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:

@@ -106,3 +106,48 @@ def _output_object(output: VideoOutput, signer: UrlSigner, root: str, url_ttl: i
         "bytes": output.bytes,
         "poster_url": root + poster_path,
     }
+
+
+_VIDEO_STATUS = {Status.RUNNING: "in_progress"}
+"""Our statuses as OpenAI's ``Video`` names them (the rest are spelled alike; ``cancelled`` is ours)."""
+
+
+def present_video(view: JobView, runtime: Runtime) -> dict:
+    """The job as OpenAI's ``Video`` object (SPEC §9), plus ours: ``queue_position``, ``eta_seconds``,
+    ``seed``, ``usage``. Its ``id`` is the job's id."""
+    job, request_ = view.job, view.job.request
+    status = job.status
+    if request_.width is not None and request_.height is not None:
+        size = f"{request_.width}x{request_.height}"
+    elif view.outputs:
+        size = f"{view.outputs[0].width}x{view.outputs[0].height}"
+    else:  # an i2v job queued before its image was read: its size is not known yet
+        width, height = _frame_size(request_.aspect_ratio, request_.resolution)
+        size = f"{width}x{height}"
+    completed = status is Status.COMPLETED
+    return {
+        "id": job.id,
+        "object": "video",
+        "model": job.model,
+        "status": _VIDEO_STATUS.get(status, status.value),
+        "progress": job.progress,
+        "created_at": int(job.created_at),
+        "completed_at": int(job.completed_at) if job.completed_at is not None else None,
+        "expires_at": None,  # outputs are kept until the job is deleted
+        "seconds": str(request_.duration),
+        "size": size,
+        "prompt": showable_text(request_.prompt),
+        "remixed_from_video_id": request_.remixed_from,
+        "error": {"code": job.error_code, "message": job.error_message} if status is Status.FAILED else None,
+        "queue_position": view.queue_position if status is Status.QUEUED else None,
+        "eta_seconds": None if job.is_terminal else runtime.speed.speed().eta(job, view.queue_position, time.time()),
+        "seed": (job.result or {}).get("seed", request_.seed),
+        "usage": (view.usage.to_dict() if view.usage else dict(_listed_usage(request_.resolution, request_.duration)))
+        if completed else None,
+    }
+
+
+def _frame_size(aspect_ratio: str | None, resolution: str) -> tuple[int, int]:
+    from happyhorse.rules import RULES
+
+    return RULES.frame_sizes[(aspect_ratio or RULES.default_aspect_ratio, resolution)]

@@ -36,18 +36,21 @@ def get_job(conn: Connection, job_id: str, account_id: str | None = None) -> Job
     return Job.from_row(row)
 
 
-def list_jobs(conn: Connection, account_id: str, *, limit: int, after: str | None) -> tuple[list[Job], bool]:
-    """One page of the account's jobs, newest first, and whether more follow.
+def list_jobs(
+    conn: Connection, account_id: str, *, limit: int, after: str | None, newest_first: bool = True
+) -> tuple[list[Job], bool]:
+    """One page of the account's jobs, newest first (or oldest first), and whether more follow.
 
     ``after`` is the last id of the previous page: ids are time-ordered, so the
-    next page is the ids below it (a stable cursor, unlike an offset).
+    next page is the ids below it (above it, oldest first): a stable cursor, unlike an offset.
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
     query = select(jobs).where(jobs.c.account_id == account_id, jobs.c.deleted_at.is_(None))
     if after is not None:
-        query = query.where(jobs.c.id < after)
-    rows = conn.execute(query.order_by(jobs.c.id.desc()).limit(limit + 1)).all()
+        query = query.where(jobs.c.id < after if newest_first else jobs.c.id > after)
+    order = jobs.c.id.desc() if newest_first else jobs.c.id.asc()
+    rows = conn.execute(query.order_by(order).limit(limit + 1)).all()
     return [Job.from_row(r) for r in rows[:limit]], len(rows) > limit
 
 

@@ -425,10 +425,13 @@ class JobQueue:
         in one query (see :mod:`happyhorse.jobs.polling`)."""
         return polling.poll_job(self.engine, job_id, key_hash)
 
-    def list_jobs(self, account_id: str, *, limit: int = 20, after: str | None = None) -> tuple[list[Job], bool]:
-        """A page of the account's jobs, newest first, and whether more follow (see ``queries.list_jobs``)."""
+    def list_jobs(
+        self, account_id: str, *, limit: int = 20, after: str | None = None, newest_first: bool = True
+    ) -> tuple[list[Job], bool]:
+        """A page of the account's jobs, newest first unless not ``newest_first``, and whether more follow
+        (see ``queries.list_jobs``)."""
         with self._read() as conn:
-            return queries.list_jobs(conn, account_id, limit=limit, after=after)
+            return queries.list_jobs(conn, account_id, limit=limit, after=after, newest_first=newest_first)
 
     def queue_position(self, job: Job) -> int | None:
         """1-based place of a queued job in the claim order; None if ``job`` is not queued."""

@@ -58,6 +58,8 @@ class JobRequest:
     inputs: tuple[JobInput, ...] = ()
     width: int | None = None
     height: int | None = None
+    remixed_from: str | None = None
+    """The job this one remixes (the OpenAI surface's ``remixed_from_video_id``), if any."""
 
     def geometry(self, source_size: tuple[int, int] | None = None) -> Geometry:
         """The output's frame size; ``source_size`` is the (first) input image's, for i2v."""
@@ -67,7 +69,7 @@ class JobRequest:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON kept in ``jobs.request``."""
-        return {
+        stored = {
             "mode": self.mode,
             "prompt": self.prompt,
             "aspect_ratio": self.aspect_ratio,
@@ -79,6 +81,9 @@ class JobRequest:
             "height": self.height,
             "inputs": [item.to_json() for item in self.inputs],
         }
+        if self.remixed_from is not None:  # only on remixes: every other job's JSON stays as it was
+            stored["remixed_from"] = self.remixed_from
+        return stored
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> JobRequest:
@@ -94,4 +99,5 @@ class JobRequest:
             inputs=tuple(JobInput.from_json(item) for item in data.get("inputs", ())),
             width=data.get("width"),
             height=data.get("height"),
+            remixed_from=data.get("remixed_from"),
         )

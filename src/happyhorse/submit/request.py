@@ -46,6 +46,8 @@ class GenerationRequest:
     duration: int
     seed: int
     watermark: bool
+    remixed_from: str | None = None
+    """The job this one remixes (``POST /v1/videos/{id}/remix``): kept on the job's stored request."""
 
 
 def parse_generation_request(

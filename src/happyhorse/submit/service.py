@@ -217,4 +217,5 @@ def stored_request(request: GenerationRequest, inputs: list[JobInput], source_si
         inputs=tuple(inputs),
         width=geometry.width,
         height=geometry.height,
+        remixed_from=request.remixed_from,
     )
