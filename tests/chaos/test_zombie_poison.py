@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from happyhorse.db.schema import jobs
 
-from .conftest import LEASE_SECONDS, Chaos
+from .conftest import HEARTBEAT_SECONDS, LEASE_SECONDS, Chaos
 
 
 def _job_row(chaos: Chaos, job_id: str) -> dict:
@@ -37,7 +37,8 @@ def test_zombie_worker_late_writes_change_nothing(chaos: Chaos) -> None:
 
     rescuer = chaos.pool.start("rescuer", job_seconds=0.2)
     chaos.wait_until(lambda: _job_row(chaos, job.id)["status"] == "completed", 30, "rescuer completing")
-    assert time.monotonic() - frozen_at > LEASE_SECONDS  # frozen past its lease
+    # Frozen past its lease: the lease was last renewed at most a heartbeat before the freeze.
+    assert time.monotonic() - frozen_at > LEASE_SECONDS - HEARTBEAT_SECONDS
     before = _job_row(chaos, job.id)
     assert before["worker_id"].startswith("rescuer") and before["attempt"] == 2
     facts_before = chaos.ledger()
