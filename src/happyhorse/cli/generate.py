@@ -3,6 +3,8 @@ or, with ``--quote``, only ask what it would cost and when it would be done."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import sys
 from enum import Enum
 from pathlib import Path
@@ -96,6 +98,24 @@ def generate(
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
+def _request_fields(
+    prompt: str, image: list[str] | None, mode: Mode, aspect_ratio: AspectRatio | None, resolution: Resolution | None,
+    duration: int | None, seed: int | None, watermark: bool, model: str | None,
+) -> dict[str, Any]:
+    """The command's options as the SDK's arguments (shared by a submit and a quote); unset ones stay unset."""
+    return dict(
+        prompt=prompt,
+        image=image or None,
+        mode=None if mode is Mode.auto else mode.value,
+        aspect_ratio=aspect_ratio.value if aspect_ratio else None,
+        resolution=resolution.value if resolution else None,
+        duration=duration,
+        seed=seed,
+        watermark=watermark or None,
+        model=model,
+    )
+
+
 def _generate(
     prompt: str, image: list[str] | None, mode: Mode, aspect_ratio: AspectRatio | None, resolution: Resolution | None,
     duration: int | None, seed: int | None, watermark: bool, model: str | None, output: Path | None, no_wait: bool,
@@ -103,15 +123,8 @@ def _generate(
 ) -> None:
     with exit_codes(), open_client(api_key, base_url) as client:
         job = client.videos.generate(
-            prompt=prompt,
-            image=image or None,
-            mode=None if mode is Mode.auto else mode.value,
-            aspect_ratio=aspect_ratio.value if aspect_ratio else None,
-            resolution=resolution.value if resolution else None,
-            duration=duration,
-            seed=seed,
-            watermark=watermark or None,
-            model=model,
+            **_request_fields(prompt, image, mode, aspect_ratio, resolution, duration, seed, watermark,
+                              model)
         )
         if no_wait:
             if as_json:
@@ -137,15 +150,8 @@ def _quote(
 ) -> None:
     with exit_codes(), open_client(api_key, base_url) as client:
         quote = client.videos.quote(
-            prompt=prompt,
-            image=image or None,
-            mode=None if mode is Mode.auto else mode.value,
-            aspect_ratio=aspect_ratio.value if aspect_ratio else None,
-            resolution=resolution.value if resolution else None,
-            duration=duration,
-            seed=seed,
-            watermark=watermark or None,
-            model=model,
+            **_request_fields(prompt, image, mode, aspect_ratio, resolution, duration, seed, watermark,
+                              model)
         )
     if as_json:
         print_json(quote)
