@@ -3,12 +3,10 @@ or, with ``--quote``, only ask what it would cost and when it would be done."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.prompt import Confirm
