@@ -19,7 +19,7 @@ from happyhorse.private_files import make_private_dir, make_private_sqlite_file
 from happyhorse.settings import Settings
 from happyhorse.storage.base import Storage
 from happyhorse.storage.signing import UrlSigner
-from happyhorse.webhooks.outbox import ending_hooks, record_webhook_event
+from happyhorse.webhooks.outbox import ending_hooks, record_started_event, record_webhook_event
 
 
 @dataclass
@@ -58,8 +58,10 @@ class Runtime:
             settings=settings,
             db=db,
             # Wired here, once: every ending settles the job's hold and writes its webhook
-            # event (the outbox), both in the transaction that ends the job.
-            queue=JobQueue(db, on_end=ending_hooks(settle_hold, record_webhook_event)),
+            # event (the outbox), both in the transaction that ends the job; a job's first
+            # claim writes its video.started event.
+            queue=JobQueue(db, on_end=ending_hooks(settle_hold, record_webhook_event),
+                           on_start=record_started_event),
             storage=storage,
             signer=UrlSigner(settings.resolved_signing_secret()),
         )

@@ -1,5 +1,6 @@
 """Webhook fixtures: a migrated database with two accounts, a queue wired like Runtime.open's,
-and loopback receivers (a real http.server thread on 127.0.0.1)."""
+loopback receivers (a real http.server thread on 127.0.0.1), and a live service (API + in-process
+worker) that allows loopback webhook URLs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import httpx
 import pytest
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
@@ -17,11 +19,27 @@ from happyhorse.db.engine import make_engine
 from happyhorse.db.migrate import upgrade
 from happyhorse.db.schema import accounts
 from happyhorse.jobs.queue import JobQueue
-from happyhorse.testing import sample_request
+from happyhorse.settings import Settings
+from happyhorse.testing import running_service, sample_request
 from happyhorse.ids import new_id
-from happyhorse.webhooks.outbox import ending_hooks, record_webhook_event
+from happyhorse.webhooks.outbox import ending_hooks, record_started_event, record_webhook_event
 
 ACCOUNT, OTHER = "acc_a", "acc_b"
+ENDINGS = ["video.completed", "video.failed", "video.cancelled"]
+
+
+@pytest.fixture(scope="package")
+def service(tmp_path_factory):
+    settings = Settings(data_dir=tmp_path_factory.mktemp("hh-webhooks"), signing_secret="test-secret",
+                        allow_private_fetch=True)
+    with running_service(settings) as live:
+        yield live
+
+
+@pytest.fixture
+def api(service):
+    with httpx.Client(base_url=service.base_url, headers=service.headers(), timeout=30) as client:
+        yield client
 
 
 @pytest.fixture
@@ -37,7 +55,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def queue(engine: Engine) -> JobQueue:
-    return JobQueue(engine, on_end=ending_hooks(record_webhook_event))
+    return JobQueue(engine, on_end=ending_hooks(record_webhook_event), on_start=record_started_event)
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The outbox: an event (and one delivery per subscribed endpoint) exists iff the job ended,
-written in the ending transaction; a fenced-out ending writes nothing."""
+written in the ending transaction; a fenced-out ending writes nothing; ``video.started`` once, on
+the first claim."""
 
 from __future__ import annotations
 
@@ -70,4 +71,26 @@ def test_no_row_for_an_account_without_a_subscribed_enabled_endpoint(engine, que
     submit()
     claimed = queue.claim_next("w1")
     assert queue.complete(claimed, result={}, outputs=[])
+    assert _events(engine) == [] and _delivery_count(engine) == 0
+
+
+def test_started_is_written_on_the_first_claim_only(engine, queue, submit) -> None:
+    create_endpoint(engine, ACCOUNT, name="s", url="http://127.0.0.1:9/s", event_types=["video.started"])
+    create_endpoint(engine, ACCOUNT, name="c", url="http://127.0.0.1:9/c", event_types=["video.completed"])
+    job_id = submit()
+    assert _events(engine) == []  # queued is not started
+    first = queue.claim_next("w1")
+    assert _events(engine) == [(ACCOUNT, "video.started", job_id)] and _delivery_count(engine) == 1
+    assert queue.release(first)  # given back on shutdown, then claimed again: no second event
+    again = queue.claim_next("w2")
+    assert again is not None and again.job.id == job_id
+    assert queue.complete(again, result={}, outputs=[])
+    assert sorted(_events(engine)) == [(ACCOUNT, "video.completed", job_id), (ACCOUNT, "video.started", job_id)]
+    assert _delivery_count(engine) == 2  # started → s; completed → c
+
+
+def test_started_needs_a_subscribed_endpoint(engine, queue, submit) -> None:
+    create_endpoint(engine, ACCOUNT, name="c", url="http://127.0.0.1:9/c", event_types=["video.completed"])
+    submit()
+    assert queue.claim_next("w1") is not None
     assert _events(engine) == [] and _delivery_count(engine) == 0

@@ -5,33 +5,14 @@ from __future__ import annotations
 
 import time
 
-import httpx
-import pytest
 import standardwebhooks
 
-from happyhorse.settings import Settings
-from happyhorse.testing import running_service
-
-ALL = ["video.completed", "video.failed", "video.cancelled"]
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    settings = Settings(data_dir=tmp_path_factory.mktemp("hh-webhooks"), signing_secret="test-secret",
-                        allow_private_fetch=True)
-    with running_service(settings) as live:
-        yield live
-
-
-@pytest.fixture
-def api(service):
-    with httpx.Client(base_url=service.base_url, headers=service.headers(), timeout=30) as client:
-        yield client
+from .conftest import ENDINGS
 
 
 def test_create_retrieve_update_list_rotate_delete(api, receiver) -> None:
     hook = receiver(200)
-    created = api.post("/v1/webhook_endpoints", json={"name": "mine", "url": hook.url, "event_types": ALL})
+    created = api.post("/v1/webhook_endpoints", json={"name": "mine", "url": hook.url, "event_types": ENDINGS})
     assert created.status_code == 201, created.text
     endpoint = created.json()
     assert endpoint["id"].startswith("we_") and endpoint["object"] == "webhook_endpoint"
@@ -53,7 +34,7 @@ def test_create_retrieve_update_list_rotate_delete(api, receiver) -> None:
 
 
 def test_another_accounts_endpoint_is_not_found(service, api, receiver) -> None:
-    endpoint = api.post("/v1/webhook_endpoints", json={"url": receiver(200).url, "event_types": ALL}).json()
+    endpoint = api.post("/v1/webhook_endpoints", json={"url": receiver(200).url, "event_types": ENDINGS}).json()
     other = service.headers(service.new_account_key("webhook-stranger"))
     for method, path in [("GET", ""), ("POST", ""), ("DELETE", ""), ("POST", "/rotate_secret"),
                          ("GET", "/deliveries")]:
@@ -65,7 +46,7 @@ def test_a_private_url_is_refused_at_registration_unless_the_operator_allows(ser
     service.runtime.settings.allow_private_fetch = False
     try:
         for url in ("http://10.1.2.3/hook", "http://127.0.0.1:9/hook", "http://[::1]/hook", "http://2130706433/"):
-            answer = api.post("/v1/webhook_endpoints", json={"url": url, "event_types": ALL})
+            answer = api.post("/v1/webhook_endpoints", json={"url": url, "event_types": ENDINGS})
             assert answer.status_code == 400, answer.text
             assert answer.json()["error"]["param"] == "url"
     finally:
@@ -76,7 +57,7 @@ def test_a_private_url_is_refused_at_registration_unless_the_operator_allows(ser
 
 def test_a_finished_job_is_delivered_listed_and_redelivered(api, receiver) -> None:
     hook = receiver(200)
-    endpoint = api.post("/v1/webhook_endpoints", json={"url": hook.url, "event_types": ALL}).json()
+    endpoint = api.post("/v1/webhook_endpoints", json={"url": hook.url, "event_types": ENDINGS}).json()
     job = api.post("/v1/videos/generations", json={"prompt": "a horse", "duration": 3}).json()
     deadline = time.monotonic() + 120
     while not hook.received:

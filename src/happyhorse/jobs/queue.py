@@ -16,7 +16,9 @@ Every write that ends a job (completed, failed or cancelled: :meth:`complete`,
 once, inside the same transaction and only after the fenced update changed the
 row; a requeue ends nothing and calls nothing. The service wires billing there
 (:func:`happyhorse.billing.holds.settle_hold`), so a job's hold is settled
-exactly when, and only if, the job ends.
+exactly when, and only if, the job ends. Likewise every claim calls ``on_start(conn,
+job_id)`` in the claim's transaction (the service writes the ``video.started``
+webhook event there).
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ OnEnd = Callable[[Connection, str, Status], None]
 """``on_end(conn, job_id, status)``: run in the transaction that ended the job (``status`` is
 completed, failed or cancelled), after its fenced update succeeded."""
 
+OnStart = Callable[[Connection, str], None]
+"""``on_start(conn, job_id)``: run in the transaction of every claim of the job (a retry's too)."""
+
 LeaseLike = Lease | ClaimedJob
 
 POISON_CODE = "worker_lost"
@@ -59,12 +64,13 @@ class JobQueue:
     Thread-safe: every method uses its own connection from ``engine``'s pool.
     Make one per engine and share it: each instance hooks the engine's events
     for the in-process wake-up of :meth:`wait_for_work`. ``on_end`` is called
-    once for every job that ends (see the module docstring).
+    once for every job that ends, ``on_start`` for every claim (see the module docstring).
     """
 
-    def __init__(self, engine: Engine, *, on_end: OnEnd | None = None) -> None:
+    def __init__(self, engine: Engine, *, on_end: OnEnd | None = None, on_start: OnStart | None = None) -> None:
         self.engine = engine
         self._on_end = on_end
+        self._on_start = on_start
         self._now = db_now(engine.dialect.name)
         self._work = CommitSignal(engine)
 
@@ -129,6 +135,8 @@ class JobQueue:
                 row = conn.execute(
                     self._claim_statement(worker_id, lease_seconds, engine, max_running_per_account, None, only)
                 ).first()
+            if row is not None and self._on_start is not None:
+                self._on_start(conn, row.id)
         if row is None:
             return None
         job = Job.from_row(row)

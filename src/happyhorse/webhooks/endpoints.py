@@ -20,8 +20,8 @@ from happyhorse.ids import is_id, new_id
 from happyhorse.inputs.fetch import FetchError, Resolver, checked_targets
 from happyhorse.webhooks.signing import new_secret
 
-EVENT_TYPES = ("video.completed", "video.failed", "video.cancelled")
-"""The event types an endpoint may ask for (``video.started`` is not emitted yet)."""
+EVENT_TYPES = ("video.completed", "video.failed", "video.cancelled", "video.started")
+"""The event types an endpoint may ask for (``video.started``: when a job first starts running)."""
 
 MAX_ENDPOINTS_PER_ACCOUNT = 20
 MAX_NAME_LENGTH = 200

@@ -6,6 +6,8 @@ after the fenced update ended the job, in the same transaction, so an event
 exists exactly when its job ended, and a crash loses none. It writes the event
 and one ``pending`` delivery per enabled endpoint of the job's account that asked
 for that type; an account without such an endpoint gets no row at all.
+:func:`record_started_event` is the claim's hook (``on_start``): ``video.started``,
+written once per job, on its first claim.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from happyhorse.jobs.status import Status
 
 OnEnd = Callable[[Connection, str, Status], None]
 
+STARTED = "video.started"
 EVENT_OF_STATUS = {
     Status.COMPLETED: "video.completed",
     Status.FAILED: "video.failed",
@@ -46,6 +49,17 @@ def record_webhook_event(conn: Connection, job_id: str, status: Status) -> None:
         return
     account_id = conn.execute(select(jobs.c.account_id).where(jobs.c.id == job_id)).scalar_one()
     record_event(conn, account_id, event_type, job_id)
+
+
+def record_started_event(conn: Connection, job_id: str) -> None:
+    """Write the job's ``video.started`` event, if an endpoint of its account wants it, on the job's
+    first claim only: a retry (after a lost worker or a give-back) writes no second one."""
+    already = conn.execute(
+        select(webhook_events.c.id).where(webhook_events.c.job_id == job_id, webhook_events.c.type == STARTED)
+    ).first()
+    if already is None:
+        account_id = conn.execute(select(jobs.c.account_id).where(jobs.c.id == job_id)).scalar_one()
+        record_event(conn, account_id, STARTED, job_id)
 
 
 def record_event(conn: Connection, account_id: str, event_type: str, job_id: str | None,

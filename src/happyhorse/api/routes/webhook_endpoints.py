@@ -85,6 +85,13 @@ async def create_webhook_endpoint(request: Request, runtime: RuntimeDep, account
     return await run_in_threadpool(create)
 
 
+@router.get("/v1/webhook_event_types", summary="The event types an endpoint may ask for",
+            responses=error_responses(401, 429, 503))
+async def list_webhook_event_types(account: CurrentAccount) -> dict:
+    """OpenAI's ``webhooks.event_types.list()``."""
+    return {"object": "list", "data": list(store.EVENT_TYPES)}
+
+
 @router.get("/v1/webhook_endpoints", summary="List webhook endpoints", responses=error_responses(400, 401, 429, 503))
 async def list_webhook_endpoints(runtime: RuntimeDep, account: CurrentAccount,
                                  limit: int = Query(20, ge=1, le=100), after: str | None = None) -> dict:
