@@ -122,3 +122,24 @@ def test_only_ended_jobs_can_be_deleted(database_url: str, tmp_path: Path) -> No
         assert other.delete(f"/v1/jobs/{queued}").status_code == 404
         assert http.delete("/v1/jobs/nope").status_code == 404
         other.close()
+
+
+def test_an_idempotency_key_never_makes_a_second_job_after_its_job_was_deleted(database_url: str,
+                                                                               tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, signing_secret="s")
+    with running_service(settings, worker=False) as idle, httpx.Client(
+        base_url=idle.base_url, headers=idle.headers(idle.new_account_key("k", credits="5")), timeout=30
+    ) as http:
+        body, key = {"prompt": "a horse", "duration": 3}, {"Idempotency-Key": "order-42"}
+        job_id = http.post("/v1/videos/generations", json=body, headers=key).json()["job_id"]
+        assert http.post(f"/v1/jobs/{job_id}/cancel").status_code == 200
+        assert http.delete(f"/v1/jobs/{job_id}").status_code == 200
+        holds_before = count(idle, holds)
+        replay = http.post("/v1/videos/generations", json=body, headers=key)
+        assert replay.status_code == 404, replay.text
+        error = replay.json()["error"]
+        assert error["code"] == "job_deleted" and job_id in error["message"] and "new Idempotency-Key" in error["message"]
+        assert replay.headers["x-should-retry"] == "false"
+        assert count(idle, jobs) == 1 and count(idle, holds) == holds_before  # nothing made, nothing held
+        fresh = http.post("/v1/videos/generations", json=body, headers={"Idempotency-Key": "order-43"})
+        assert fresh.status_code == 202 and fresh.json()["job_id"] != job_id

@@ -26,7 +26,7 @@ from happyhorse.submit.idempotency import (
     complete_claim,
     request_fingerprint,
 )
-from happyhorse.errors import InvalidRequest, ServiceError
+from happyhorse.errors import InvalidRequest, NotFound, ServiceError
 from happyhorse.submit.request import GenerationRequest, ImageReference
 from happyhorse.ids import new_id
 from happyhorse.inputs.datauri import parse_data_uri
@@ -80,7 +80,12 @@ def submit_idempotent(
         return Submitted(*submit_generation(runtime, account_id, request, parts))
     claim = claim_key(runtime.db, account_id, key, request_fingerprint(fields, parts))
     if claim.replay_job_id is not None:
-        job = runtime.queue.get(claim.replay_job_id, account_id)
+        try:
+            job = runtime.queue.get(claim.replay_job_id, account_id)
+        except NotFound:
+            # The key keeps its promise (one job, charged once): it never makes a second one.
+            raise NotFound("job_deleted", f"the job this Idempotency-Key made ({claim.replay_job_id}) was deleted; "
+                           "send a new Idempotency-Key to submit again", None) from None
         return Submitted(job, runtime.queue.queue_position(job), replayed=True)
     try:
         job, position = submit_generation(runtime, account_id, request, parts, claim=claim)
