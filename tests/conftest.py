@@ -5,6 +5,9 @@ PostgreSQL (a fresh database on the server named by
 ``HAPPYHORSE_TEST_POSTGRES_URL``, default ``postgresql://postgres@127.0.0.1:5432/postgres``).
 Set ``HAPPYHORSE_TEST_POSTGRES=0`` to skip the PostgreSQL half locally.
 
+``receiver`` makes webhook receivers: real HTTP servers on 127.0.0.1 that
+answer scripted statuses and record what they got.
+
 ``s3_endpoint`` is a real S3 HTTP endpoint on loopback (moto's server, one per
 session, started only by tests that ask for it); ``s3_bucket`` is a fresh,
 empty bucket on it for one test; ``s3_client`` a boto3 client of it.
@@ -12,9 +15,12 @@ empty bucket on it for one test; ``s3_client`` a boto3 client of it.
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -103,3 +109,97 @@ def s3_bucket(s3_client) -> str:  # type: ignore[no-untyped-def]
     name = f"hh-test-{uuid.uuid4().hex[:12]}"
     s3_client.create_bucket(Bucket=name)
     return name
+
+
+@dataclass
+class Receiver:
+    """A loopback HTTP server: answers ``script`` statuses in turn (then the last one), records requests.
+
+    ``gate``: while cleared, each request waits (up to 60 s) before it is answered — a receiver
+    that hangs; ``peak`` is the most requests it held at once."""
+
+    url: str
+    script: list[int]
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    """The status answered to each of ``received``, in order."""
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    gate: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: int = 0
+    peak: int = 0
+
+    def next_status(self) -> int:
+        with self.lock:
+            n = len(self.received)
+        return self.script[min(n, len(self.script) - 1)]
+
+    def answer_from_now(self, status: int) -> None:
+        """Answer ``status`` to every request from now on (a receiver that comes back up)."""
+        with self.lock:
+            self.script = [status]
+
+    def delivered_ids(self) -> list[str]:
+        """The ``webhook-id`` of every request answered 2xx (one per successful delivery)."""
+        with self.lock:
+            return [h["webhook-id"] for (h, _), status in zip(self.received, self.statuses) if 200 <= status < 300]
+
+    def answer(self, headers: dict[str, str], body: bytes) -> int:
+        status = self.next_status()
+        with self.lock:
+            self.received.append((headers, body))
+            self.statuses.append(status)
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            self.gate.wait(60)
+            if self.delay:
+                threading.Event().wait(self.delay)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+        return status
+
+
+@pytest.fixture
+def receiver() -> Iterator[Callable[..., Receiver]]:
+    """``receiver(*statuses, delay=0, headers=None, hold=False)`` → a started :class:`Receiver`
+    (``hold=True``: its gate starts closed)."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+    states: list[Receiver] = []
+
+    def make(*script: int, delay: float = 0.0, headers: dict[str, str] | None = None,
+             hold: bool = False) -> Receiver:
+        state = Receiver(url="", script=list(script) or [200], delay=delay, headers=headers or {})
+        if not hold:
+            state.gate.set()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                status = state.answer({k.lower(): v for k, v in self.headers.items()}, body)
+                self.send_response(status)
+                for name, value in state.headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        states.append(state)
+        state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        return state
+
+    yield make
+    for state in states:
+        state.gate.set()
+    for server in servers:
+        server.shutdown()
+        server.server_close()

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -66,7 +66,7 @@ class WorkerPool:
     _files: list[Any] = field(default_factory=list)
 
     def start(self, name: str, *, job_seconds: float = 0.3, lease: float = LEASE_SECONDS,
-              heartbeat: float = HEARTBEAT_SECONDS, max_attempts: int = 3) -> WorkerProc:
+              heartbeat: float = HEARTBEAT_SECONDS, max_attempts: int = 3, options: Sequence[str] = ()) -> WorkerProc:
         log = self.log_dir / f"{name}-{len(self.procs)}.log"
         f = open(log, "w")
         self._files.append(f)
@@ -75,7 +75,8 @@ class WorkerPool:
         popen = subprocess.Popen(
             [sys.executable, str(STUB_WORKER), "--data-dir", str(self.data_dir), "--database-url",
              self.database_url, "--job-seconds", str(job_seconds), "--lease", str(lease),
-             "--heartbeat", str(heartbeat), "--max-attempts", str(max_attempts), "--worker-id", f"{name}-{len(self.procs)}"],
+             "--heartbeat", str(heartbeat), "--max-attempts", str(max_attempts), "--worker-id", f"{name}-{len(self.procs)}",
+             *options],
             stdout=f, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL,
         )
         proc = WorkerProc(name, popen, log)

@@ -14,6 +14,9 @@ encoder takes its size from the frames). A job takes a predictable fraction
 of a second and can be killed half way. Prompt markers drive faults:
 ``poison`` ends the process at once (``os._exit``), as a segfaulting engine
 or an OOM kill would.
+
+Webhooks go out from the worker's own delivery loop as in the product, with a
+fast retry step (``--webhook-retry-seconds``) and loopback receivers allowed.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from happyhorse.cli.server import _configure_logging, _install_shutdown
 from happyhorse.engines import SAMPLE_RATE, Clip, EngineContext, GenerationSpec, JobCancelled
 from happyhorse.runtime import Runtime
 from happyhorse.settings import Settings
+from happyhorse.webhooks import RetryPolicy
 from happyhorse.worker import Worker
 
 POISON_EXIT_CODE = 70
@@ -69,16 +73,21 @@ def main() -> None:
     parser.add_argument("--grace", type=float, default=5.0)
     parser.add_argument("--max-attempts", type=int, default=3)
     parser.add_argument("--worker-id", default=None)
+    parser.add_argument("--webhook-retry-seconds", type=float, default=0.2,
+                        help="the webhook retry step (the product's is 5 s); loopback receivers are allowed")
+    parser.add_argument("--webhook-timeout", type=float, default=3.0, help="one delivery attempt's budget")
     args = parser.parse_args()
 
     _configure_logging()
     settings = Settings(data_dir=args.data_dir, database_url=args.database_url, signing_secret="chaos",
                         engine="stub", lease_seconds=args.lease, heartbeat_seconds=args.heartbeat,
-                        max_attempts=args.max_attempts)
+                        max_attempts=args.max_attempts, allow_private_fetch=True)
     # The test migrated the database before starting any worker: racing
     # migrations from several processes would test Alembic, not the queue.
+    webhooks = RetryPolicy(base_seconds=args.webhook_retry_seconds, max_delay_seconds=4 * args.webhook_retry_seconds,
+                           timeout_seconds=args.webhook_timeout, lease_seconds=args.webhook_timeout + 2)
     worker = Worker(Runtime.open(settings, migrate=False), ChaosStubEngine(args.job_seconds),
-                    worker_id=args.worker_id)
+                    worker_id=args.worker_id, webhook_policy=webhooks)
     _install_shutdown(worker, args.grace)
     worker.run()
 

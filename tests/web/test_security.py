@@ -148,7 +148,7 @@ def test_a_session_key_is_not_an_account_key(web_client, service) -> None:  # ty
 
 
 def test_pages_redirect_to_sign_in_and_next_stays_local(web_client) -> None:  # type: ignore[no-untyped-def]
-    for page in ("playground", "keys", "usage", "pricing", "operator"):
+    for page in ("playground", "keys", "webhooks", "usage", "pricing", "operator"):
         response = web_client.get(f"/dashboard/{page}")
         assert response.status_code == 303 and response.headers["location"] == f"/signin?next=/dashboard/{page}"
     token = web_client.form_token("/signin")

@@ -82,7 +82,7 @@ def test_the_dashboard_works_under_its_policy(strict_context, service: LiveServi
     page.locator("button[type=submit]").click()
     page.wait_for_url(re.compile(r"/dashboard/"))
     grant(service, "csp@example.com", "5")
-    for name in ("keys", "usage", "pricing", "playground"):
+    for name in ("keys", "webhooks", "usage", "pricing", "playground"):
         page.goto(f"/dashboard/{name}")
         page.wait_for_load_state("networkidle")
     # A picked image (a blob: preview), then a video from /files played in the page.

@@ -1,13 +1,10 @@
 """Webhook fixtures: a migrated database with two accounts, a queue wired like Runtime.open's,
-loopback receivers (a real http.server thread on 127.0.0.1), and a live service (API + in-process
-worker) that allows loopback webhook URLs."""
+and a live service (API + in-process worker) that allows loopback webhook URLs. The loopback
+receivers (``receiver``) are in the root conftest."""
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
 import httpx
 import pytest
@@ -68,58 +65,3 @@ def submit(queue: JobQueue) -> Callable[..., str]:
         return job_id
 
     return submit
-
-
-@dataclass
-class Receiver:
-    """A loopback HTTP server: answers ``script`` statuses in turn (then the last one), records requests."""
-
-    url: str
-    script: list[int]
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    delay: float = 0.0
-    headers: dict[str, str] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def next_status(self) -> int:
-        with self.lock:
-            n = len(self.received)
-        return self.script[min(n, len(self.script) - 1)]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Callable[..., Receiver]]:
-    servers: list[http.server.ThreadingHTTPServer] = []
-
-    def make(*script: int, delay: float = 0.0, headers: dict[str, str] | None = None) -> Receiver:
-        state = Receiver(url="", script=list(script) or [200], delay=delay, headers=headers or {})
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                status = state.next_status()
-                with state.lock:
-                    state.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                if state.delay:
-                    threading.Event().wait(state.delay)
-                self.send_response(status)
-                for name, value in state.headers.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        return state
-
-    yield make
-    for server in servers:
-        server.shutdown()
-        server.server_close()

@@ -3,8 +3,10 @@ egress guard at registration, isolation between accounts, deliveries of a real j
 
 from __future__ import annotations
 
+import json
 import time
 
+import httpx
 import standardwebhooks
 
 from .conftest import ENDINGS
@@ -27,6 +29,9 @@ def test_create_retrieve_update_list_rotate_delete(api, receiver) -> None:
     tested = api.post(f"/v1/webhook_endpoints/{endpoint['id']}/test", json={"event_type": "video.completed"}).json()
     assert (tested["status_code"], tested["success"]) == (200, True)
     headers, body = hook.received[-1]
+    hook.answer_from_now(500)
+    failed = api.post(f"/v1/webhook_endpoints/{endpoint['id']}/test", json={"event_type": "video.failed"}).json()
+    assert (failed["status_code"], failed["success"]) == (500, False)
     assert standardwebhooks.Webhook(rotated["signing_secret"]).verify(body, headers)["type"] == "video.completed"
     deleted = api.delete(f"/v1/webhook_endpoints/{endpoint['id']}").json()
     assert deleted == {"id": endpoint["id"], "object": "webhook_endpoint.deleted", "deleted": True}
@@ -77,3 +82,28 @@ def test_a_finished_job_is_delivered_listed_and_redelivered(api, receiver) -> No
         assert time.monotonic() < deadline, "no redelivery"
         time.sleep(0.1)
     assert hook.received[1][0]["webhook-id"] == headers["webhook-id"]
+
+
+def test_an_accounts_endpoint_never_receives_another_accounts_events(service, receiver) -> None:
+    hooks, jobs_of = {}, {}
+    clients = {name: httpx.Client(base_url=service.base_url, timeout=30,
+                                  headers=service.headers(service.new_account_key(f"isolated-{name}")))
+               for name in ("a", "b")}
+    try:
+        for name, http in clients.items():
+            hooks[name] = receiver(200)
+            created = http.post("/v1/webhook_endpoints", json={"url": hooks[name].url, "event_types": ENDINGS})
+            assert created.status_code == 201, created.text
+        for name, http in clients.items():
+            jobs_of[name] = {http.post("/v1/videos/generations", json={"prompt": f"{name} {i}", "duration": 3})
+                             .json()["job_id"] for i in range(2)}
+        deadline = time.monotonic() + 120
+        while any(len(hooks[name].received) < 2 for name in hooks):
+            assert time.monotonic() < deadline, {name: len(hook.received) for name, hook in hooks.items()}
+            time.sleep(0.2)
+        time.sleep(0.5)  # a stray delivery would arrive about now
+        for name, hook in hooks.items():
+            assert {json.loads(body)["data"]["id"] for _, body in hook.received} == jobs_of[name]
+    finally:
+        for http in clients.values():
+            http.close()

@@ -1,4 +1,5 @@
-"""The HTML pages: sign-in, sign-up, sign-out, and the dashboard (playground, keys, usage, pricing, operator)."""
+"""The HTML pages: sign-in, sign-up, sign-out, and the dashboard (playground, keys, webhooks, usage,
+pricing, operator)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ _PAGES = {
     # slug: (template, title, script)
     "playground": ("playground.html", "Playground", "playground.js"),
     "keys": ("keys.html", "API keys", "keys.js"),
+    "webhooks": ("webhooks.html", "Webhooks", "webhooks.js"),
     "usage": ("usage.html", "Usage", "usage.js"),
     "pricing": ("pricing.html", "Pricing", "pricing.js"),
     "operator": ("operator.html", "Operator", "operator.js"),

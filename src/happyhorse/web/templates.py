@@ -35,7 +35,8 @@ def render(name: str, **values: object) -> str:
     return _PLACEHOLDER.sub(fill, _template(name))
 
 
-NAV = (("playground", "Playground"), ("keys", "API keys"), ("usage", "Usage"), ("pricing", "Pricing"))
+NAV = (("playground", "Playground"), ("keys", "API keys"), ("webhooks", "Webhooks"), ("usage", "Usage"),
+       ("pricing", "Pricing"))
 
 
 def page(

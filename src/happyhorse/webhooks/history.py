@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import select, update
@@ -65,15 +66,13 @@ def redeliver(engine: Engine, account_id: str, endpoint_id: str, delivery_id: st
 
 
 def send_test(runtime: Runtime, account_id: str, endpoint_id: str, event_type: str) -> dict[str, Any]:
-    """POST a signed sample event now; OpenAI's ``webhook_endpoint.test`` answer."""
+    """POST a signed sample event now; OpenAI's ``webhook_endpoint.test`` answer (``success``: a 2xx)."""
     endpoint = get_endpoint(runtime.db, account_id, endpoint_id)
     event_id = new_id("evt")
-    import time
-
     body = payload(event_id, event_type, time.time(), new_id("job"))
     outcome = post_event(endpoint.url, endpoint.secret, event_id, body, timeout_seconds=RetryPolicy().timeout_seconds,
                          allow_private=runtime.settings.allow_private_fetch)
     if outcome.status_code is None:
         raise InvalidRequest("webhook_test_failed", f"the test event was not delivered: {outcome.error}", None)
     return {"object": "webhook_endpoint.test", "webhook_endpoint_id": endpoint.id, "event_type": event_type,
-            "status_code": outcome.status_code, "success": True}
+            "status_code": outcome.status_code, "success": outcome.ok}

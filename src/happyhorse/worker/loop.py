@@ -32,7 +32,7 @@ from pathlib import Path
 from happyhorse.engines import Engine, engine_modes
 from happyhorse.jobs.model import ClaimedJob
 from happyhorse.runtime import Runtime
-from happyhorse.webhooks.delivery import Deliverer
+from happyhorse.webhooks.delivery import Deliverer, RetryPolicy
 from happyhorse.worker.active import ActiveJob
 from happyhorse.worker.housekeeping import Housekeeping
 from happyhorse.worker.lease import first_line
@@ -49,7 +49,8 @@ LOOP_RETRY_MAX_SECONDS = 2.0
 
 
 class Worker:
-    def __init__(self, runtime: Runtime, engine: Engine, *, worker_id: str | None = None) -> None:
+    def __init__(self, runtime: Runtime, engine: Engine, *, worker_id: str | None = None,
+                 webhook_policy: RetryPolicy | None = None) -> None:
         self.runtime = runtime
         self.engine = engine
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self) & 0xFFFF:x}"
@@ -62,7 +63,8 @@ class Worker:
         self.abort = threading.Event()
         """Set: stop the jobs under way at the engine's next step and give them back to the queue."""
         self.housekeeping = Housekeeping(runtime, register=self.register)
-        self.webhooks = Deliverer(runtime.db, allow_private=runtime.settings.allow_private_fetch)
+        self.webhooks = Deliverer(runtime.db, allow_private=runtime.settings.allow_private_fetch,
+                                  policy=webhook_policy)
         """The webhook delivery loop, a side task beside housekeeping (never in the way of jobs)."""
         self._held: set[ActiveJob] = set()
         self._held_lock = threading.Lock()
