@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -26,7 +27,7 @@ from sqlalchemy import func, select
 
 from happyhorse.accounts import create_account
 from happyhorse.billing.ledger import grant_credits
-from happyhorse.db.schema import holds, jobs, ledger_entries, outputs
+from happyhorse.db.schema import holds, jobs, ledger_entries, outputs, webhook_deliveries
 from happyhorse.submit.request import parse_generation_request
 from happyhorse.jobs.model import Job
 from happyhorse.runtime import Runtime
@@ -164,6 +165,12 @@ class Chaos:
             ).scalar_one()
         return {"jobs": job_rows, "video_outputs": out, "captures": caps, "holds": hold_states,
                 "running": expired_running}
+
+    def delivery_states(self) -> Counter:
+        """How many webhook deliveries are in each status (pending, delivered...)."""
+        with self.runtime.db.connect() as conn:
+            return Counter(dict(conn.execute(select(webhook_deliveries.c.status, func.count())
+                                             .group_by(webhook_deliveries.c.status)).all()))
 
     def stored_outputs_exist(self) -> bool:
         """Every ``outputs`` row points at a file that is really stored."""

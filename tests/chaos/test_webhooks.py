@@ -17,11 +17,6 @@ from .conftest import Chaos
 ENDINGS = ["video.completed", "video.failed", "video.cancelled"]
 
 
-def delivery_states(chaos: Chaos) -> Counter:
-    with chaos.runtime.db.connect() as conn:
-        return Counter(dict(conn.execute(select(webhook_deliveries.c.status, func.count())
-                                         .group_by(webhook_deliveries.c.status)).all()))
-
 
 def event_ids(chaos: Chaos) -> list[str]:
     with chaos.runtime.db.connect() as conn:
@@ -43,10 +38,10 @@ def test_receiver_down_past_a_worker_process_life_is_delivered_once_after(chaos:
     chaos.wait_until(lambda: len(event_ids(chaos)) == 5 and least_attempts(chaos) >= 2, 30,
                      "every delivery failing twice")
     chaos.pool.kill(first)  # SIGKILL while every delivery is still pending
-    assert delivery_states(chaos) == Counter(pending=5)
+    assert chaos.delivery_states() == Counter(pending=5)
     hook.answer_from_now(200)
     chaos.pool.start("w", job_seconds=0.1)
-    chaos.wait_until(lambda: delivery_states(chaos) == Counter(delivered=5), 60, "every delivery after the restart")
+    chaos.wait_until(lambda: chaos.delivery_states() == Counter(delivered=5), 60, "every delivery after the restart")
     assert sorted(hook.delivered_ids()) == sorted(event_ids(chaos))  # exactly one success per event
     for headers, body in hook.received:  # the same webhook-id on every attempt: the event's own
         assert headers["webhook-id"] == json.loads(body)["id"]
@@ -65,10 +60,10 @@ def test_a_hanging_receiver_never_holds_up_jobs_and_200_events_arrive_once(chaos
     assert chaos.statuses() == {"completed": jobs}
     # Every job ended while the receiver held each delivery it was sent: none got through,
     # and the loops stayed within their 4 sending slots each.
-    states = delivery_states(chaos)
+    states = chaos.delivery_states()
     assert sum(states.values()) == 2 * jobs and states["delivered"] == 0
     assert len(hook.received) <= 2 * 4
     hook.gate.set()
-    chaos.wait_until(lambda: delivery_states(chaos) == Counter(delivered=2 * jobs), 90, "200 deliveries")
+    chaos.wait_until(lambda: chaos.delivery_states() == Counter(delivered=2 * jobs), 90, "200 deliveries")
     ids = hook.delivered_ids()
     assert len(ids) == 2 * jobs and sorted(ids) == sorted(event_ids(chaos))
