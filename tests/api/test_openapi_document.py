@@ -30,6 +30,7 @@ V1_OPERATIONS = [
     ("delete", "/v1/webhook_endpoints/{endpoint_id}"), ("post", "/v1/webhook_endpoints/{endpoint_id}/rotate_secret"),
     ("post", "/v1/webhook_endpoints/{endpoint_id}/test"), ("get", "/v1/webhook_endpoints/{endpoint_id}/deliveries"),
     ("post", "/v1/webhook_endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver"),
+    ("get", "/v1/webhook_event_types"),
     ("post", "/v1/videos"), ("get", "/v1/videos"), ("get", "/v1/videos/{video_id}"),
     ("delete", "/v1/videos/{video_id}"), ("post", "/v1/videos/{video_id}/cancel"),
     ("post", "/v1/videos/{video_id}/remix"), ("get", "/v1/videos/{video_id}/content"),

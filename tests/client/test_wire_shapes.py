@@ -262,7 +262,7 @@ RESPONSES: dict[tuple[str, str, str], tuple[type[BaseModel], tuple[str, ...]]] =
 NOT_IN_THE_SDK = {("get", "/healthz", "200")}
 """Documented JSON answers the SDK has no method for (and the webhook endpoints below: the
 ``openai`` package's ``webhooks`` resource drives them; our SDK has no webhooks methods yet)."""
-WEBHOOK_ENDPOINTS = "/v1/webhook_endpoints"
+WEBHOOK_ENDPOINTS = ("/v1/webhook_endpoints", "/v1/webhook_event_types")
 OPENAI_VIDEOS = ("/v1/videos", "/v1/videos/{")
 """The OpenAI-compatible videos surface (SPEC §9): the ``openai`` package's ``videos`` resource drives it
 (tests/openai_compat/); our SDK has the native job methods for the same jobs, and no videos-surface methods."""
