@@ -19,6 +19,7 @@ from happyhorse.api.allowed_hosts import AllowedHostsMiddleware
 from happyhorse.api.errors import RequestIdMiddleware, install_error_handlers
 from happyhorse.api.header_limit import HeaderLimitMiddleware
 from happyhorse.api.rate_limit import RateLimitMiddleware
+from happyhorse.api.shared_limits import SharedTokenBuckets, shared_limits_apply
 from happyhorse.api.routes import account, events, generations, health, jobs, models, uploads
 from happyhorse.api.routes import webhook_endpoints
 from happyhorse.api.routes import videos
@@ -100,8 +101,10 @@ def create_app(runtime: Runtime, *, worker: WorkerThread | None = None) -> FastA
     # Added first, so it runs innermost: after the session middleware has turned a
     # browser's cookie into its per-session key, which is then limited like any key.
     if runtime.settings.rate_limit_per_second > 0:  # 0: off, and no middleware layer to cross
-        app.add_middleware(RateLimitMiddleware, rate=runtime.settings.rate_limit_per_second,
-                           burst=runtime.settings.rate_limit_burst)
+        rate, burst = runtime.settings.rate_limit_per_second, runtime.settings.rate_limit_burst
+        # On PostgreSQL the buckets are the deployment's, shared by every API replica.
+        shared = SharedTokenBuckets(runtime.db, rate, burst) if shared_limits_apply(runtime.db) else None
+        app.add_middleware(RateLimitMiddleware, rate=rate, burst=burst, shared=shared)
     # The dashboard and playground; its cookie middleware runs inside the request-id one.
     install_web(app)
     install_edge_checks(app, runtime.settings)
@@ -115,7 +118,26 @@ def create_app(runtime: Runtime, *, worker: WorkerThread | None = None) -> FastA
                    videos):
         app.include_router(module.router)
     docs_page.install(app)
+    install_metrics(app, runtime)
     return app
+
+
+def install_metrics(app: FastAPI, runtime: Runtime) -> None:
+    """Prometheus metrics (:mod:`happyhorse.metrics`): every request counted and timed by the outermost
+    layer, the queue's gauges read from the database at scrape time, and ``GET /metrics`` when the
+    operator set a metrics token (without one, no such route: 404)."""
+    from happyhorse.metrics import metrics_route
+    from happyhorse.metrics.http import HttpMetrics
+
+    metrics = runtime.metrics
+    metrics.watch_queue(runtime.db, runtime.settings.worker_seen_seconds)
+    if runtime.settings.metrics_token:
+        app.router.routes.append(metrics_route(metrics, runtime.settings.metrics_token))
+    # Outside Starlette's error layer, which sends an unexpected error's answer (500, or 503 for a
+    # database outage) and re-raises: app.add_middleware only adds layers inside it.
+    build = app.build_middleware_stack
+    app.build_middleware_stack = (  # type: ignore[method-assign]
+        lambda: HttpMetrics(build(), metrics, app.router.routes))
 
 
 def install_edge_checks(app: FastAPI, settings: Settings) -> None:

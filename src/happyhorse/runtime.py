@@ -15,6 +15,7 @@ from happyhorse.db.engine import make_engine
 from happyhorse.jobs.eta import SpeedMeter
 from happyhorse.jobs.queue import JobQueue
 from happyhorse.jobs.registry import WorkerRegistry
+from happyhorse.metrics.registry import Metrics
 from happyhorse.private_files import make_private_dir, make_private_sqlite_file
 from happyhorse.settings import Settings
 from happyhorse.storage.base import Storage
@@ -35,8 +36,12 @@ class Runtime:
     speed: SpeedMeter = field(init=False)
     """Measured engine speed, for ``eta_seconds`` (see happyhorse.jobs.eta)."""
 
+    metrics: Metrics = field(init=False)
+    """This process's Prometheus metrics (see happyhorse.metrics): the API and an in-process worker share them."""
+
     def __post_init__(self) -> None:
         self.workers = WorkerRegistry(self.db)
+        self.metrics = Metrics()
         self.speed = SpeedMeter(
             self.db, lambda: len(self.workers.serving(self.settings.worker_seen_seconds).workers)
         )

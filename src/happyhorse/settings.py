@@ -72,12 +72,13 @@ class Settings:
     max_body_bytes: int = 100 * 1024 * 1024
     """Largest accepted submit body in bytes; larger is a 413."""
     rate_limit_per_second: float = 100.0
-    """Requests per second each API key may make to ``/v1`` (token bucket, per API process); 0 turns it off."""
+    """Requests per second each API key may make to ``/v1`` (a token bucket: for the whole deployment on
+    PostgreSQL, per API process on SQLite); 0 turns it off."""
     rate_limit_burst: int = 500
     """Requests a key may make at once before the per-second rate applies (the bucket's size)."""
     max_streams_per_key: int = 10
-    """Event streams (``GET /v1/jobs/{id}/events``) one API key may keep open at once, per API process;
-    one more is a 429 ``too_many_streams``. 0: no cap."""
+    """Event streams (``GET /v1/jobs/{id}/events``) one API key may keep open at once (in the whole
+    deployment on PostgreSQL, per API process on SQLite); one more is a 429 ``too_many_streams``. 0: no cap."""
     max_queued_jobs_per_account: int = 1000
     """Queued jobs one account may have; a submit past it is a 429 ``too_many_queued_jobs``. 0: no cap."""
     max_running_jobs_per_account: int = 8
@@ -124,6 +125,18 @@ class Settings:
     """``Host`` headers to answer, comma-separated on the command line; ``.example.com`` allows its
     subdomains, ``*`` any. Unset: ``serve`` and ``api`` answer the public URL's host, the bind address (this
     machine's names when bound to every interface) and localhost; a library caller checks nothing."""
+
+    log_format: str = "text"
+    """Log lines as ``text`` or ``json`` (one object a line, with the request, account, job and worker ids
+    known where it was written; never a key, signature, secret or prompt)."""
+    metrics_token: str | None = field(default=None, repr=False)
+    """Token ``GET /metrics`` on the API's port asks for (``Authorization: Bearer <token>``); unset: the API
+    has no ``/metrics`` (404). Prefer the environment variable: a flag shows in ``ps``."""
+    metrics_host: str = "127.0.0.1"
+    """Interface of the separate metrics listener (``--metrics-port``)."""
+    metrics_port: int | None = None
+    """Port of a separate Prometheus listener in this process, with no token (keep it on a private
+    interface); unset: none."""
 
     @property
     def resolved_database_url(self) -> str:

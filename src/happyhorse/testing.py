@@ -138,3 +138,48 @@ def running_service(
             yield LiveService(base_url, key, runtime)
     finally:
         runtime.close()
+
+
+@dataclass(frozen=True)
+class MetricSamples:
+    """A Prometheus exposition, parsed (``prometheus_client``'s parser: text that does not parse raises)."""
+
+    text: str
+    samples: tuple  # of prometheus_client.samples.Sample
+
+    @property
+    def families(self) -> set[str]:
+        """Every family named by a ``# TYPE`` line, as the text names it (``..._total`` for a counter)."""
+        return {line.split()[2] for line in self.text.splitlines() if line.startswith("# TYPE ")}
+
+    def value(self, name: str, **labels: str) -> float:
+        """The sum of the samples called ``name`` whose labels include ``labels`` (0 with none)."""
+        return sum(sample.value for sample in self.samples
+                   if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
+
+    def has(self, name: str, **labels: str) -> bool:
+        """Whether any sample called ``name`` has ``labels``."""
+        return any(sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+                   for sample in self.samples)
+
+    def label_values(self, name: str, label: str) -> set[str]:
+        return {sample.labels[label] for sample in self.samples if sample.name == name and label in sample.labels}
+
+
+def read_metrics(text: str) -> MetricSamples:
+    """Parse an exposition in the Prometheus text format."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = tuple(sample for family in text_string_to_metric_families(text) for sample in family.samples)
+    return MetricSamples(text, samples)
+
+
+def scrape_metrics(url: str, *, token: str | None = None) -> MetricSamples:
+    """``GET url`` (``/metrics`` of an API with its token, or a ``--metrics-port`` listener), parsed;
+    raises ``httpx.HTTPStatusError`` for an answer other than 200."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.get(url, headers=headers, timeout=30)
+    response.raise_for_status()
+    return read_metrics(response.text)

@@ -33,7 +33,7 @@ from schemathesis.config import SchemathesisConfig
 from happyhorse.settings import Settings
 from happyhorse.testing import running_service
 
-MAX_EXAMPLES = int(os.environ.get("HAPPYHORSE_SCHEMATHESIS_EXAMPLES", "50"))
+MAX_EXAMPLES = int(os.environ.get("HAPPYHORSE_SCHEMATHESIS_EXAMPLES", "25"))
 """Hypothesis examples per operation (the coverage phase adds its own boundary cases).
 Raise it, and set ``HAPPYHORSE_SCHEMATHESIS_RANDOM=1`` for fresh seeds, to search harder locally."""
 

@@ -34,11 +34,15 @@ class RedactSignatures(logging.Filter):
         return True
 
 
-def uvicorn_log_config() -> dict[str, Any]:
-    """uvicorn's own logging configuration with :class:`RedactSignatures` on its access logger."""
+def uvicorn_log_config(log_format: str = "text") -> dict[str, Any]:
+    """uvicorn's own logging configuration with :class:`RedactSignatures` on its access logger;
+    with ``log_format`` json, its lines are JSON objects like ours (:mod:`happyhorse.logs`)."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config.setdefault("filters", {})["redact_signatures"] = {"()": f"{__name__}.RedactSignatures"}
     config["loggers"]["uvicorn.access"]["filters"] = ["redact_signatures"]
+    if log_format == "json":
+        for name in config["formatters"]:
+            config["formatters"][name] = {"()": "happyhorse.logs.JsonFormatter"}
     return config

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from happyhorse.accounts import Account, authenticate
 from happyhorse.api.allowed_hosts import well_formed_host
+from happyhorse.logs import bind
 from happyhorse.runtime import Runtime
 
 
@@ -21,8 +22,11 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def get_account(request: Request) -> Account:
+    """The account of the request's API key (401 otherwise), bound to the request's log lines."""
     runtime: Runtime = request.app.state.runtime
-    return await run_in_threadpool(authenticate, runtime.db, request.headers.get("authorization"))
+    account = await run_in_threadpool(authenticate, runtime.db, request.headers.get("authorization"))
+    bind(account_id=account.id)
+    return account
 
 
 CurrentAccount = Annotated[Account, Depends(get_account)]

@@ -24,6 +24,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from happyhorse.db.outage import caused_by_database_outage
+from happyhorse.db.outage import database_errors as _database_errors
 from happyhorse.errors import (
     AuthenticationFailed,
     Conflict,
@@ -36,6 +38,7 @@ from happyhorse.errors import (
     ServiceError,
     ServiceUnavailable,
 )
+from happyhorse.logs import log_context
 
 log = logging.getLogger("happyhorse.api")
 
@@ -108,6 +111,9 @@ def documented_methods(request: Request) -> list[str] | None:
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is not None:  # every 503 database_unavailable is one happyhorse_database_errors_total{process="api"}
+        runtime.metrics.database_error("api")
     log.warning("database unavailable in %s %s (request %s): %s", request.method, request.url.path,
                 request_id_of(request), exc.__class__.__name__)
     error = ServiceUnavailable(
@@ -122,43 +128,6 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     if getattr(exc, "connection_invalidated", False):
         return await _database_unavailable(request, exc)
     return await _unexpected_error(request, exc)
-
-
-def _database_errors() -> tuple[type[Exception], ...]:
-    """The exception classes that mean "the database is away" (not "the query is wrong")."""
-    import sqlite3
-
-    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
-
-    # PoolTimeout: every pooled connection stayed busy past the pool's wait (a database that
-    # crawls). The polling path (jobs/polling.py) talks to the driver directly: its errors arrive unwrapped.
-    errors: list[type[Exception]] = [OperationalError, InterfaceError, DisconnectionError, PoolTimeout,
-                                     sqlite3.OperationalError]
-    try:
-        import psycopg
-    except ImportError:  # the postgres extra is not installed
-        pass
-    else:
-        # OperationalError covers refused connections, AdminShutdown ("terminating connection
-        # due to administrator command"), CannotConnectNow ("the database system is starting up").
-        errors += [psycopg.OperationalError, psycopg.InterfaceError]
-    return tuple(errors)
-
-
-def caused_by_database_outage(exc: BaseException) -> bool:
-    """Whether ``exc``, or an error it was raised from or while handling, means the database is away."""
-    from sqlalchemy.exc import DBAPIError
-
-    unavailable = _database_errors()
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, unavailable) or (isinstance(current, DBAPIError) and current.connection_invalidated):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -187,7 +156,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class RequestIdMiddleware:
-    """Gives each request an id (``req_...``), kept in ``request.state`` and sent back as ``x-request-id``.
+    """Gives each request an id (``req_...``), kept in ``request.state``, bound to its log lines and sent
+    back as ``x-request-id``.
 
     A plain ASGI middleware: BaseHTTPMiddleware would cost a task per request."""
 
@@ -207,4 +177,5 @@ class RequestIdMiddleware:
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        with log_context(request_id=request_id):  # on every line this request writes (see happyhorse.logs)
+            await self.app(scope, receive, send_with_id)

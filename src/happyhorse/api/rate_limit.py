@@ -10,9 +10,10 @@ with ``Retry-After``. It is an ASGI middleware, not a dependency, so the fast
 polling route (a plain Starlette route) is covered too, at the cost of a dict
 lookup and some arithmetic.
 
-The buckets live in memory: with several API replicas each enforces the limit
-on its own, so a key may make up to (replicas x rate) requests per second in
-all. Requests without an ``Authorization`` header, or with one that
+On SQLite (one API process) the buckets live in this process's memory. On
+PostgreSQL they live in the database and hold for the whole deployment, however
+many API replicas share it (:class:`~happyhorse.api.shared_limits.SharedTokenBuckets`:
+tokens leased in batches, with the error margin documented there). Requests without an ``Authorization`` header, or with one that
 authentication refuses by its shape alone (not ``Bearer``, a bad checksum), are
 not counted here: they are answered 401 without touching the database anyway.
 Well-formed keys that do not exist do get buckets (telling them apart needs the
@@ -30,9 +31,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from happyhorse.accounts import checked_key
+from happyhorse.api.shared_limits import SharedTokenBuckets
 from happyhorse.errors import AuthenticationFailed, RateLimited
 
 # Past this many buckets (about 20 MB), idle ones are dropped, then the least
@@ -114,10 +117,12 @@ class RateLimitMiddleware:
     Installed inside the session-cookie middleware, so a browser session is
     limited by its own per-session key."""
 
-    def __init__(self, app: ASGIApp, *, rate: float, burst: int) -> None:
+    def __init__(self, app: ASGIApp, *, rate: float, burst: int, shared: SharedTokenBuckets | None = None) -> None:
         self.app = app
         self.enabled = rate > 0
+        self.rate, self.burst = rate, max(1, burst)
         self.buckets = TokenBuckets(rate, burst) if self.enabled else None
+        self.shared = shared if self.enabled else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.buckets is None or scope["type"] != "http" or not scope["path"].startswith("/v1/"):
@@ -127,19 +132,29 @@ class RateLimitMiddleware:
             if name == b"authorization":
                 # Named by the key, not the header's spelling (a checksum and a hash: microseconds).
                 bucket = bucket_name(value)
-                wait = 0.0 if bucket is None else self.buckets.take(bucket)
+                wait = 0.0 if bucket is None else await self._take(bucket)
                 if wait > 0:
-                    await _too_many(scope, self.buckets, wait)(scope, receive, send)
+                    await _too_many(scope, self.rate, self.burst, wait)(scope, receive, send)
                     return
                 break
         await self.app(scope, receive, send)
 
 
-def _too_many(scope: Scope, buckets: TokenBuckets, wait: float) -> JSONResponse:
+    async def _take(self, bucket: bytes) -> float:
+        """0 when ``bucket`` has a token (now taken), else the seconds until it has one."""
+        if self.shared is None:
+            assert self.buckets is not None
+            return self.buckets.take(bucket)
+        if self.shared.take_held(bucket):  # most requests of a busy key: no database round trip
+            return 0.0
+        return await run_in_threadpool(self.shared.lease, bucket)
+
+
+def _too_many(scope: Scope, rate: float, burst: int, wait: float) -> JSONResponse:
     retry_after = max(1, math.ceil(wait))
     error = RateLimited(
         "rate_limit_exceeded",
-        f"rate limit exceeded: {buckets.rate:g} requests per second per API key (bursts of {buckets.burst}); "
+        f"rate limit exceeded: {rate:g} requests per second per API key (bursts of {burst}); "
         f"retry after {retry_after} s",
         None,
         headers={"Retry-After": str(retry_after)},

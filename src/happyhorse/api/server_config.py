@@ -37,7 +37,7 @@ def uvicorn_config(app: Any, *, host: str, port: int, settings: Settings, log_le
     limits = http_limits(settings)
     proxies = ",".join(settings.trusted_proxies)
     return uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, log_config=uvicorn_log_config(),
+        app, host=host, port=port, log_level=log_level, log_config=uvicorn_log_config(settings.log_format),
         http=guarded_protocol(limits), h11_max_incomplete_event_size=limits.max_header_bytes + _H11_SLACK_BYTES,
         proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None, **extra,
     )

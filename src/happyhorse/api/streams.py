@@ -12,8 +12,10 @@ whose job changed, or whose key was revoked (those end). So an open stream
 costs the event loop nothing until its job changes, and no database read ever
 runs on the event loop for it, however many streams are open.
 
-Like the rate limit, the cap is per API process: with N replicas a key may
-hold N x ``max_per_key`` streams in all.
+On PostgreSQL the caps hold for the whole deployment: each stream also holds
+a slot in the database (:class:`~happyhorse.api.shared_limits.StreamSlots`,
+claimed by :meth:`StreamHub.claim_slot`). On SQLite (one API process) the
+in-process counts are the caps.
 """
 
 from __future__ import annotations
@@ -25,8 +27,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
+
+if TYPE_CHECKING:
+    from happyhorse.api.shared_limits import StreamSlots
 
 from happyhorse.errors import RateLimited
 from happyhorse.jobs.watching import JobSnapshot, Watched, read_watched
@@ -59,12 +65,14 @@ class OpenStream:
     # The poller's own: the state last handed over, and whether the stream needs nothing more.
     sent: State | None = None
     done: bool = False
+    slot_id: str | None = None
+    """Its slot in the deployment's count (shared limits), if any."""
 
 
-def too_many_streams(cap: int, holder: str = "an API key") -> RateLimited:
+def too_many_streams(cap: int, holder: str = "an API key", *, scope: str = "per API process") -> RateLimited:
     return RateLimited(
         "too_many_streams",
-        f"too many open event streams: {holder} may keep at most {cap} open at once (per API process); "
+        f"too many open event streams: {holder} may keep at most {cap} open at once ({scope}); "
         "close one, or poll GET /v1/jobs/{job_id} instead, then retry",
         None,
         headers={"Retry-After": str(STREAMS_RETRY_AFTER_SECONDS)},
@@ -76,9 +84,10 @@ class StreamHub:
 
     def __init__(
         self, engine: Engine, *, max_per_key: int, poll_seconds: float = POLL_SECONDS,
-        read: Callable[[Engine, set[str], set[str]], Watched] = read_watched,
+        read: Callable[[Engine, set[str], set[str]], Watched] = read_watched, slots: StreamSlots | None = None,
     ) -> None:
         self.max_per_key = max_per_key
+        self.slots = slots
         self.poll_seconds = poll_seconds
         self._engine = engine
         self._read = read
@@ -107,6 +116,13 @@ class StreamHub:
             self._streams.add(stream)
         return stream
 
+    def claim_slot(self, stream: OpenStream) -> None:
+        """Count ``stream`` in the deployment's caps too (shared limits; blocking: off the event loop);
+        429 past them."""
+        if self.slots is not None and self.max_per_key > 0:
+            stream.slot_id = self.slots.claim(stream.key_hash, stream.account_id, per_key=self.max_per_key,
+                                              per_account=KEYS_PER_ACCOUNT * self.max_per_key)
+
     def follow(self, stream: OpenStream, job_id: str, sent: State) -> None:
         """Have the poller watch ``job_id`` for ``stream``, whose client has seen ``sent``."""
         with self._lock:
@@ -116,7 +132,10 @@ class StreamHub:
                 self._poller.start()
 
     def close(self, stream: OpenStream) -> None:
-        """Give the slot back; closing twice is harmless."""
+        """Give the slot back (a shared one on a background thread); closing twice is harmless."""
+        slot_id, stream.slot_id = stream.slot_id, None
+        if slot_id is not None and self.slots is not None:
+            self.slots.release_soon(slot_id)
         with self._lock:
             if stream in self._streams:
                 self._streams.remove(stream)

@@ -15,7 +15,9 @@ from happyhorse.cli.options import (
     HTTP,
     LIMITS,
     LISTEN,
+    LOGGING,
     LTX2,
+    METRICS,
     SHUTDOWN,
     SIGNUP,
     STORAGE,
@@ -31,7 +33,7 @@ def register(app: typer.Typer) -> None:
     app.command()(worker)
 
 
-@with_settings(LISTEN, DATABASE, ENGINE, FETCH, SIGNUP, LTX2, LIMITS, SWEEP, STORAGE, HTTP)
+@with_settings(LISTEN, DATABASE, ENGINE, FETCH, SIGNUP, LTX2, LIMITS, SWEEP, STORAGE, HTTP, LOGGING, METRICS)
 def serve(settings: Settings) -> None:
     """Run everything in one process: the API, one worker, SQLite and (unless --storage s3) local files."""
     from happyhorse.app import create_app
@@ -39,7 +41,7 @@ def serve(settings: Settings) -> None:
     from happyhorse.web.bootstrap import ensure_dev_user, signup_banner
     from happyhorse.worker import Worker, WorkerThread
 
-    _configure_logging()
+    _configure_logging(settings.log_format)
     # Options were all checked as the settings were built: a bad one has exited before the engine loads.
     the_engine = _load_engine_or_exit(settings.engine, settings.engine_options)
     host, port, engine = settings.host, settings.port, settings.engine
@@ -49,29 +51,35 @@ def serve(settings: Settings) -> None:
     typer.echo(signup_banner(settings, f"http://{host}:{port}", dev_credit=DEV_CREDIT))
     worker_thread = WorkerThread(Worker(runtime, the_engine), grace_seconds=settings.shutdown_grace_seconds)
     typer.echo(f"happyhorse: API on http://{host}:{port} (docs at /docs), engine {engine}, data in {settings.data_dir}")
+    _serve_metrics_or_exit(runtime, settings)
     _run_uvicorn(create_app(runtime, worker=worker_thread), host, port, settings)
 
 
 # The API fetches image URLs at submit (FETCH); it runs no engine, but names it on the model card (ENGINE).
-@with_settings(LISTEN, DATABASE, ENGINE, FETCH, SIGNUP, LIMITS.without("max_running_jobs"), STORAGE, HTTP)
+@with_settings(LISTEN, DATABASE, ENGINE, FETCH, SIGNUP, LIMITS.without("max_running_jobs"), STORAGE, HTTP,
+               LOGGING, METRICS)
 def api(settings: Settings) -> None:
     """Run only the API (workers run separately against the same --database-url)."""
     from happyhorse.app import create_app
 
-    _configure_logging()
-    _run_uvicorn(create_app(open_runtime_or_exit(settings)), settings.host, settings.port, settings)
+    _configure_logging(settings.log_format)
+    runtime = open_runtime_or_exit(settings)
+    _serve_metrics_or_exit(runtime, settings)
+    _run_uvicorn(create_app(runtime), settings.host, settings.port, settings)
 
 
 @with_settings(DATABASE, ENGINE, FETCH, SHUTDOWN, LTX2, LIMITS.only("max_running_jobs", "max_image_bytes"), SWEEP,
-               STORAGE)
+               STORAGE, LOGGING, METRICS.without("metrics_token"))
 def worker(settings: Settings) -> None:
     """Run one worker: claims jobs from the database and generates them (one per GPU)."""
     from happyhorse.worker import Worker
 
-    _configure_logging()
+    _configure_logging(settings.log_format)
     # Options were all checked as the settings were built: a bad one has exited before the engine loads.
     the_engine = _load_engine_or_exit(settings.engine, settings.engine_options)
-    the_worker = Worker(open_runtime_or_exit(settings), the_engine)
+    runtime = open_runtime_or_exit(settings)
+    _serve_metrics_or_exit(runtime, settings)
+    the_worker = Worker(runtime, the_engine)
     _install_shutdown(the_worker, settings.shutdown_grace_seconds)
     the_worker.run()
 
@@ -86,6 +94,22 @@ def open_runtime_or_exit(settings):  # type: ignore[no-untyped-def]
     except S3Unavailable as exc:
         typer.echo(f"happyhorse: cannot start: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _serve_metrics_or_exit(runtime, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    """With ``--metrics-port``: this process's metrics on their own listener (a daemon thread, gone
+    with the process); a port that cannot be bound exits 2 with why."""
+    if settings.metrics_port is None:
+        return
+    from happyhorse.metrics import start_metrics_server
+
+    try:
+        server = start_metrics_server(runtime.metrics, settings.metrics_host, settings.metrics_port)
+    except OSError as exc:
+        typer.echo(f"happyhorse: cannot serve metrics on {settings.metrics_host}:{settings.metrics_port}: {exc}",
+                   err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"happyhorse: metrics on {server.url}")
 
 
 def _load_engine_or_exit(name: str, options: dict):  # type: ignore[no-untyped-def]
@@ -141,8 +165,7 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
-def _configure_logging() -> None:
-    level = os.environ.get("HAPPYHORSE_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Alembic narrates every plugin at INFO; only its warnings matter to an operator.
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+def _configure_logging(log_format: str = "text") -> None:
+    from happyhorse.logs import configure_logging
+
+    configure_logging(log_format)

@@ -288,3 +288,27 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
     Index("ix_webhook_deliveries_endpoint_id", "endpoint_id", "created_at"),
 )
+
+# Limits shared by every API process of a deployment (api/shared_limits.py; PostgreSQL only).
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    # The SHA-256 (hex) of the API key: the bucket's name, as in the in-process limiter.
+    Column("key_hash", String(64), primary_key=True),
+    # Tokens left at ``updated_at`` (database clock); refilled by the rate since then, up to the burst.
+    Column("tokens", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Index("ix_rate_buckets_updated_at", "updated_at"),
+)
+
+stream_slots = Table(
+    "stream_slots",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("account_id", String(40), nullable=False),
+    # Renewed by the API process holding the stream; a slot of a crashed process lapses at this time.
+    Column("expires_at", Double, nullable=False),
+    Index("ix_stream_slots_key_hash", "key_hash"),
+    Index("ix_stream_slots_account_id", "account_id"),
+)

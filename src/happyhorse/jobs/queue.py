@@ -40,6 +40,7 @@ from happyhorse.jobs.request import JobRequest
 from happyhorse.jobs.views import JobView
 from happyhorse.jobs.model import ClaimedJob, HeartbeatResult, Job, Lease, ReapResult
 from happyhorse.jobs.status import Event, Status, transition
+from happyhorse.jobs.notify import CANCEL_CHANNEL, JOBS_CHANNEL, announce
 from happyhorse.jobs.wakeup import CommitSignal
 
 OnEnd = Callable[[Connection, str, Status], None]
@@ -81,7 +82,8 @@ class JobQueue:
     ) -> None:
         """Add a queued job inside the caller's transaction (lower ``priority`` runs first).
 
-        Idle workers of this process wake once that transaction commits.
+        Idle workers wake once that transaction commits: this process's at once,
+        other processes' through ``NOTIFY`` on PostgreSQL (see :mod:`happyhorse.jobs.notify`).
         """
         conn.execute(
             insert(jobs).values(
@@ -91,14 +93,20 @@ class JobQueue:
             )
         )
         self._work.mark(conn)
+        announce(conn, JOBS_CHANNEL)
 
     def wait_for_work(self, timeout: float) -> None:
-        """Sleep up to ``timeout`` seconds; return early when this process commits a new job.
+        """Sleep up to ``timeout`` seconds; return early when this process commits a new job
+        or :meth:`wake` is called (by the PostgreSQL listener, for other processes' jobs).
 
-        Jobs submitted by other processes are found by polling: call
-        :meth:`claim_next` after every return.
+        Call :meth:`claim_next` after every return: a wake-up may find nothing, and
+        without one, jobs of other processes are found by polling.
         """
         self._work.wait(timeout)
+
+    def wake(self) -> None:
+        """Wake this process's idle workers now (a job was queued elsewhere)."""
+        self._work.set()
 
     # -- the worker's side -----------------------------------------------
 
@@ -320,6 +328,8 @@ class JobQueue:
                 return False
             if row[0] == Status.CANCELLED.value:
                 self._ended(conn, _lease(held).job_id, Status.CANCELLED)
+            else:
+                announce(conn, JOBS_CHANNEL)
         if row[0] == Status.QUEUED.value:
             self._work.set()
         return True
@@ -357,6 +367,8 @@ class JobQueue:
                     job = Job.from_row(row)
                     if job.status is Status.CANCELLED:
                         self._ended(conn, job.id, Status.CANCELLED)
+                    else:  # its worker hears of it at once on PostgreSQL (else at its next look)
+                        announce(conn, CANCEL_CHANNEL, job.id)
                     return job
         raise RuntimeError(f"job {job_id} kept changing status while being cancelled")
 
@@ -401,6 +413,8 @@ class JobQueue:
                 by_status[Status(status)].append(job_id)
                 if status != Status.QUEUED.value:
                     self._ended(conn, job_id, Status(status))
+            if result.requeued:
+                announce(conn, JOBS_CHANNEL)
         if result.requeued:
             self._work.set()
         return result

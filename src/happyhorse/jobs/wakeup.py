@@ -1,7 +1,8 @@
 """Waking this process's idle workers when a job is committed in this process.
 
-Only in-process: workers in other processes find new jobs by polling
-(``wait_for_work``'s timeout); LISTEN/NOTIFY on PostgreSQL can come later.
+In-process only: workers in other processes hear of new jobs through
+``LISTEN``/``NOTIFY`` on PostgreSQL (:mod:`happyhorse.jobs.notify`), else by
+polling (``wait_for_work``'s timeout).
 
 SQLAlchemy's ``commit`` event fires *before* the database commits, and a
 worker woken then would find nothing and sleep a whole poll interval. So a

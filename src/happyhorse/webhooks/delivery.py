@@ -20,7 +20,7 @@ import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy import case, or_, select, update
@@ -31,10 +31,17 @@ from happyhorse.db.schema import webhook_deliveries as deliveries
 from happyhorse.db.schema import webhook_endpoints as endpoints
 from happyhorse.db.schema import webhook_events as events
 from happyhorse.inputs.fetch import Resolver
+from happyhorse.logs import in_context
 from happyhorse.webhooks.endpoints import disable_pending
 from happyhorse.webhooks.sending import Attempt, payload, post_event
 
+if TYPE_CHECKING:
+    from happyhorse.metrics.registry import Metrics
+
 log = logging.getLogger("happyhorse.webhooks")
+
+# A recorded delivery's new status, as happyhorse_webhook_deliveries_total{outcome} counts it.
+_OUTCOMES = {"delivered": "delivered", "pending": "retried", "failed": "failed", "disabled": "disabled"}
 
 
 @dataclass(frozen=True)
@@ -76,8 +83,10 @@ class Deliverer:
 
     def __init__(self, engine: Engine, *, allow_private: bool = False, policy: RetryPolicy | None = None,
                  resolver: Resolver | None = None, transport: httpx.BaseTransport | None = None,
-                 concurrency: int = 4, tick_seconds: float = 0.5) -> None:
+                 concurrency: int = 4, tick_seconds: float = 0.5, metrics: Metrics | None = None) -> None:
         self.engine = engine
+        self.metrics = metrics
+        """Where outcomes and database errors are counted (None: nowhere)."""
         self.allow_private = allow_private
         self.policy = policy or RetryPolicy()
         self.resolver = resolver
@@ -132,19 +141,23 @@ class Deliverer:
             give_up = (self._now - deliveries.c.created_at) >= self.policy.give_up_after_seconds
             values.update(status=case((give_up, "failed"), else_="pending"),
                           next_attempt_at=case((give_up, None), else_=self._now + self.policy.delay(attempts)))
-        if self._record(leased, values) and outcome.status_code == 410:
+        if self._record(leased, values) == "disabled" and outcome.status_code == 410:
             self._disable_endpoint(leased.endpoint_id, "the endpoint answered 410 Gone")
         if not outcome.ok:
             log.info("webhook %s to %s failed (attempt %d): %s", leased.event_id, leased.endpoint_id, attempts,
                      outcome.error)
         return outcome
 
-    def _record(self, leased: Leased, values: dict[str, Any]) -> bool:
+    def _record(self, leased: Leased, values: dict[str, Any]) -> str | None:
+        """Write an attempt's outcome while the lease holds; the delivery's new status (None: not written)."""
         d = deliveries
         stmt = (update(d).where(d.c.id == leased.id, d.c.lease_token == leased.token, d.c.status == "pending")
-                .values(**values, lease_expires_at=None, updated_at=self._now))
+                .values(**values, lease_expires_at=None, updated_at=self._now).returning(d.c.status))
         with self.engine.begin() as conn:
-            return conn.execute(stmt).rowcount > 0
+            status = conn.execute(stmt).scalar()
+        if status is not None and self.metrics is not None:
+            self.metrics.webhook_delivery(_OUTCOMES[status])
+        return status
 
     def _disable_endpoint(self, endpoint_id: str, reason: str) -> None:
         with self.engine.begin() as conn:
@@ -165,7 +178,7 @@ class Deliverer:
     def start(self) -> None:
         """Deliver in a daemon thread (up to ``concurrency`` attempts at once) until :meth:`stop`."""
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="happyhorse-webhooks", daemon=True)
+        self._thread = threading.Thread(target=in_context(self._loop), name="happyhorse-webhooks", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -182,9 +195,10 @@ class Deliverer:
                 try:
                     busy = self._fill(pool)
                     failures = 0
-                except Exception:
+                except Exception as exc:
                     failures += 1
                     busy = False
+                    self._count_database_error(exc)
                     if failures == 1:
                         log.warning("webhook delivery pass failed; trying again", exc_info=True)
                 if not busy:
@@ -209,7 +223,12 @@ class Deliverer:
     def _send(self, leased: Leased) -> None:
         try:
             self.attempt(leased)
-        except Exception:
+        except Exception as exc:
+            self._count_database_error(exc)
             log.warning("webhook delivery %s failed to record", leased.id, exc_info=True)
         finally:
             self._slots.release()
+
+    def _count_database_error(self, exc: Exception) -> None:
+        if self.metrics is not None:
+            self.metrics.count_database_error("webhooks", exc)

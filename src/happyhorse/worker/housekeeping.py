@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from happyhorse.logs import in_context
 from happyhorse.runtime import Runtime
 from happyhorse.storage.sweep import OrphanSweeper
 
@@ -41,7 +42,7 @@ class Housekeeping:
     def start(self) -> None:
         """Run :meth:`run_due` in a daemon thread until :meth:`stop`."""
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="happyhorse-housekeeping", daemon=True)
+        self._thread = threading.Thread(target=in_context(self._loop), name="happyhorse-housekeeping", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

@@ -2,7 +2,9 @@
 
 The watcher is the job's side task: it heartbeats the lease and notices a
 cancel request or a lost lease, which the engine sees through
-``ctx.cancelled()`` at its next step.
+``ctx.cancelled()`` at its next step. It looks every
+:data:`CANCEL_POLL_SECONDS`, and at once when the worker hears the job's cancel
+announced (PostgreSQL's ``NOTIFY``: :mod:`happyhorse.jobs.notify`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 
 from happyhorse.jobs.model import ClaimedJob
 from happyhorse.jobs.queue import JobQueue
+from happyhorse.logs import in_context
 from happyhorse.settings import Settings
 
 log = logging.getLogger("happyhorse.worker")
@@ -67,7 +70,9 @@ class LeaseWatcher:
     def __init__(self, queue: JobQueue, settings: Settings, claimed: ClaimedJob, ctx: JobContext) -> None:
         self.queue, self.settings, self.claimed, self.ctx = queue, settings, claimed, ctx
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{claimed.job.id}", daemon=True)
+        self._look_now = threading.Event()
+        self._thread = threading.Thread(target=in_context(self._run), name=f"lease-{claimed.job.id}",
+                                        daemon=True)
 
     def __enter__(self) -> LeaseWatcher:
         self._thread.start()
@@ -75,14 +80,25 @@ class LeaseWatcher:
 
     def __exit__(self, *exc_info: object) -> None:
         self._done.set()
+        self._look_now.set()
         self._thread.join()
+
+    def look_now(self) -> None:
+        """Read the job's state at once instead of at the next look (its cancel was announced)."""
+        self._look_now.set()
+
+    def _wait(self) -> bool:
+        """Wait for the next look; False once the watcher is done."""
+        self._look_now.wait(CANCEL_POLL_SECONDS)
+        self._look_now.clear()
+        return not self._done.is_set()
 
     def _run(self) -> None:
         settings = self.settings
         extended_at = time.monotonic()  # the claim set the lease; each heartbeat renews it
         next_beat = extended_at + settings.heartbeat_seconds
         failures = 0
-        while not self._done.wait(CANCEL_POLL_SECONDS):
+        while self._wait():
             try:
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + settings.heartbeat_seconds

@@ -31,6 +31,8 @@ from pathlib import Path
 
 from happyhorse.engines import Engine, engine_modes
 from happyhorse.jobs.model import ClaimedJob
+from happyhorse.jobs.notify import Listener
+from happyhorse.logs import bind, log_context
 from happyhorse.runtime import Runtime
 from happyhorse.webhooks.delivery import Deliverer, RetryPolicy
 from happyhorse.worker.active import ActiveJob
@@ -46,11 +48,14 @@ log = logging.getLogger("happyhorse.worker")
 # first, capped so that a worker is back at work within seconds of the database.
 LOOP_RETRY_SECONDS = 0.5
 LOOP_RETRY_MAX_SECONDS = 2.0
+# An idle worker looks at the queue this often; a job queued by this process (or, on
+# PostgreSQL, announced by another: see happyhorse.jobs.notify) wakes it at once.
+POLL_SECONDS = 0.5
 
 
 class Worker:
     def __init__(self, runtime: Runtime, engine: Engine, *, worker_id: str | None = None,
-                 webhook_policy: RetryPolicy | None = None) -> None:
+                 webhook_policy: RetryPolicy | None = None, listen: bool = True) -> None:
         self.runtime = runtime
         self.engine = engine
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self) & 0xFFFF:x}"
@@ -64,14 +69,19 @@ class Worker:
         """Set: stop the jobs under way at the engine's next step and give them back to the queue."""
         self.housekeeping = Housekeeping(runtime, register=self.register)
         self.webhooks = Deliverer(runtime.db, allow_private=runtime.settings.allow_private_fetch,
-                                  policy=webhook_policy)
+                                  policy=webhook_policy, metrics=runtime.metrics)
         """The webhook delivery loop, a side task beside housekeeping (never in the way of jobs)."""
+        self.listener = (Listener(runtime.db, on_job=runtime.queue.wake, on_cancel=self._cancel_announced)
+                         if listen and runtime.db.dialect.name == "postgresql" else None)
+        """On PostgreSQL: hears of jobs queued and cancels requested by other processes at once."""
         self._held: set[ActiveJob] = set()
         self._held_lock = threading.Lock()
         self._abort_timer: threading.Timer | None = None
 
     def run(self) -> None:
         """Work until :attr:`stop` is set, with the housekeeping thread beside the loop."""
+        bind(worker_id=self.worker_id)  # on every line of this thread and of those it starts
+        self.runtime.metrics.busy.window(self.worker_id)  # its busy ratio shows (0) from the start
         log.info("worker %s ready (engine %s serving %s%s)", self.worker_id, self.engine.name,
                  ", ".join(self.modes), ", pipelined" if self.pipelined else "")
         try:
@@ -80,6 +90,8 @@ class Worker:
             log.warning("worker %s: could not register; retrying from housekeeping", self.worker_id, exc_info=True)
         self.housekeeping.start()
         self.webhooks.start()
+        if self.listener is not None:
+            self.listener.start()
         intake, finisher = Intake(self._claim), Finisher(self._finish)
         try:
             self._work(intake, finisher)
@@ -88,6 +100,8 @@ class Worker:
             finisher.close()
             self.housekeeping.stop()
             self.webhooks.stop()
+            if self.listener is not None:
+                self.listener.stop()
             self._unregister()
             if self._abort_timer is not None:  # ended within its grace: nothing left to abort
                 self._abort_timer.cancel()
@@ -97,6 +111,14 @@ class Worker:
         """Record (or refresh) this worker, its engine and the modes it serves in the worker
         registry, which the API reads to tell which modes the deployment serves."""
         self.runtime.workers.register(self.worker_id, self.engine.name, self.modes)
+
+    def _cancel_announced(self, job_id: str) -> None:
+        """The listener heard that ``job_id``'s cancel was requested: if this worker holds it,
+        its lease watcher looks now (and the engine stops at its next step)."""
+        with self._held_lock:
+            held = [job for job in self._held if job.id == job_id]
+        for job in held:
+            job.look_now()
 
     def _unregister(self) -> None:
         try:
@@ -112,7 +134,7 @@ class Worker:
                 job = intake.next()
                 failures = 0
                 if job is None:
-                    self.runtime.queue.wait_for_work(timeout=0.5)
+                    self.runtime.queue.wait_for_work(timeout=POLL_SECONDS)
                     continue
                 if self.stop.is_set():  # claimed ahead just before the stop: another worker may start it
                     self._give_back(job)
@@ -129,6 +151,7 @@ class Worker:
                 # worker: back off and retry until it is over. A job it was finishing
                 # keeps its lease until the reaper takes it back.
                 failures += 1
+                self.runtime.metrics.count_database_error("worker", exc)
                 delay = min(LOOP_RETRY_MAX_SECONDS, LOOP_RETRY_SECONDS * 2 ** (failures - 1))
                 if failures == 1:
                     log.exception("worker %s: error in the work loop; retrying in %.1fs", self.worker_id, delay)
@@ -140,8 +163,11 @@ class Worker:
     def run_job(self, claimed: ClaimedJob) -> Ending:
         """Run one claimed job to its end, every step on this thread, and write that end;
         returns how it ended. Raises for the machine's faults (see :mod:`~happyhorse.worker.run`)."""
-        job = self._hold(claimed)
-        job.prepared = prepare(self.runtime, self.engine.name, claimed)
+        bind(worker_id=self.worker_id)
+        with log_context(job_id=claimed.job.id, account_id=claimed.job.account_id):
+            job = self._hold(claimed)
+            with job.timer.phase("inputs"):
+                job.prepared = prepare(self.runtime, self.engine.name, claimed)
         generated = self._generate(job)
         return generated if isinstance(generated, Ending) else self._finish(job, generated)
 
@@ -158,8 +184,10 @@ class Worker:
         )
         if claimed is None:
             return None
-        job = self._hold(claimed)
-        job.prepared = prepare(self.runtime, self.engine.name, claimed)
+        with log_context(job_id=claimed.job.id, account_id=claimed.job.account_id):
+            job = self._hold(claimed)  # its lease watcher's thread carries the job's ids
+            with job.timer.phase("inputs"):
+                job.prepared = prepare(self.runtime, self.engine.name, claimed)
         return job
 
     def _generate(
@@ -167,27 +195,30 @@ class Worker:
     ) -> Generated | Ending:
         """The GPU's part of ``job``, on this thread: what is left to finish, or how the job
         ended here (bad inputs, an engine fault, a cancel), written."""
-        if isinstance(job.prepared, Outcome):
-            return job.end(job.prepared)
-        assert job.prepared is not None
-        job.ctx.on_progress = on_progress
-        try:
-            generated = generate(self.engine, job.claimed, job.prepared, job.ctx)
-        except BaseException:
-            job.drop()
-            raise
-        finally:
-            job.ctx.on_progress = None
-        return job.end(generated) if isinstance(generated, Outcome) else generated
+        with job.log_context():
+            if isinstance(job.prepared, Outcome):
+                return job.end(job.prepared)
+            assert job.prepared is not None
+            job.ctx.on_progress = on_progress
+            try:
+                with job.timer.phase("generate"):  # the engine's call: the worker's busy time
+                    generated = generate(self.engine, job.claimed, job.prepared, job.ctx)
+            except BaseException:
+                job.drop()
+                raise
+            finally:
+                job.ctx.on_progress = None
+            return job.end(generated) if isinstance(generated, Outcome) else generated
 
     def _finish(self, job: ActiveJob, generated: Generated) -> Ending:
         """The finisher's work: encode and store ``job``, and write its end."""
-        try:
-            outcome = finish_run(self.runtime, job.claimed, generated, job.ctx, job.workdir)
-        except BaseException:
-            job.drop()
-            raise
-        return job.end(outcome)
+        with job.log_context():
+            try:
+                outcome = finish_run(self.runtime, job.claimed, generated, job.ctx, job.workdir, timer=job.timer)
+            except BaseException:
+                job.drop()
+                raise
+            return job.end(outcome)
 
     def _claim_ahead(self, intake: Intake) -> Callable[[float], None] | None:
         """The hook that claims the next job once the engine is nearly done with this one."""
@@ -227,6 +258,7 @@ class Worker:
         if self.stop.is_set():
             return
         self.stop.set()
+        self.runtime.queue.wake()  # an idle loop sees the stop now, not at its next poll
         self._abort_timer = threading.Timer(grace_seconds, self._abort_after_grace, args=(grace_seconds,))
         self._abort_timer.daemon = True
         self._abort_timer.start()

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from happyhorse.logs import in_context
 from happyhorse.worker.active import ActiveJob
 from happyhorse.worker.outcome import Ending
 from happyhorse.worker.run import Generated
@@ -47,7 +48,7 @@ class Intake:
         """Start claiming the next job now, unless that is already under way (any thread may call)."""
         with self._lock:
             if self._ahead is None:
-                self._ahead = self._executor.submit(self._claim)
+                self._ahead = self._executor.submit(in_context(self._claim))
 
     def next(self) -> ActiveJob | None:
         """The job claimed ahead (waiting for its claim to finish), or one claimed now; ``None`` if the
@@ -77,7 +78,7 @@ class Finisher:
     def hand_over(self, job: ActiveJob, generated: Generated) -> None:
         """Finish ``job`` on the finisher's thread, once the job before it is finished."""
         self.wait()
-        self._current = self._executor.submit(self._finish_safely, job, generated)
+        self._current = self._executor.submit(in_context(self._finish_safely), job, generated)
 
     def wait(self) -> Ending | None:
         """Wait until the finisher is free; returns how its last job ended."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from happyhorse.errors import ServiceError
 from happyhorse.jobs.model import ClaimedJob
 from happyhorse.jobs.request import JobRequest
 from happyhorse.media.encode import EncodedVideo, encode_clip
+from happyhorse.metrics.jobs import JobTimer
 from happyhorse.rules import RULES
 from happyhorse.runtime import Runtime
 from happyhorse.storage.base import Storage
@@ -82,23 +84,28 @@ def generate(engine: Engine, claimed: ClaimedJob, spec: GenerationSpec, ctx: Job
 
 
 def finish_run(
-    runtime: Runtime, claimed: ClaimedJob, generated: Generated, ctx: JobContext, workdir: Path
+    runtime: Runtime, claimed: ClaimedJob, generated: Generated, ctx: JobContext, workdir: Path, *,
+    timer: JobTimer | None = None,
 ) -> Outcome:
-    """Steps 4-5: encode the clip (frames stream from the engine into the encoder) and store it."""
+    """Steps 4-5: encode the clip (frames stream from the engine into the encoder) and store it
+    (timed as ``encode``, then ``store``: one after the other)."""
     job = claimed.job
     if ctx.cancelled():  # it may have waited for the finisher
         return stopped(ctx)
     try:
         # 4. Encode: the MP4 and its poster, in the job's work folder.
-        encoded = encode_clip(generated.clip, workdir / "video.mp4", workdir / "poster.jpg",
-                              watermark=job.request.watermark)
+        with _phase(timer, "encode"):
+            encoded = encode_clip(generated.clip, workdir / "video.mp4", workdir / "poster.jpg",
+                                  watermark=job.request.watermark)
     except Exception as exc:
         return _ended_by(exc, claimed, ctx)
     if ctx.cancelled():
         return stopped(ctx)
     # 5. Store: the video and its poster, under a key of this attempt.
     try:
-        return Outcome.completed(store_outputs(runtime.storage, claimed, generated.spec, encoded, workdir))
+        with _phase(timer, "store"):
+            stored = store_outputs(runtime.storage, claimed, generated.spec, encoded, workdir)
+        return Outcome.completed(stored)
     except OSError as exc:
         if exc.errno not in _DISK_FULL:
             raise  # other storage faults: the lease lapses and the job is retried elsewhere
@@ -108,6 +115,10 @@ def finish_run(
         return Outcome.failed(
             STORAGE_FULL_CODE, "the server ran out of space for outputs while storing the video; try again later"
         )
+
+
+def _phase(timer: JobTimer | None, name: str) -> AbstractContextManager[None]:
+    return timer.phase(name) if timer is not None else nullcontext()
 
 
 def _ended_by(exc: Exception, claimed: ClaimedJob, ctx: JobContext | None) -> Outcome:

@@ -28,6 +28,7 @@ from happyhorse.api.deps import CurrentAccount, RuntimeDep
 from happyhorse.api.presenters import present_job
 from happyhorse.api.routes.jobs import checked_job_id
 from happyhorse.api.schemas import JobIdPath, error_responses
+from happyhorse.api.shared_limits import StreamSlots, shared_limits_apply
 from happyhorse.api.streams import OpenStream, StreamHub
 from happyhorse.jobs.status import TERMINAL, Status
 from happyhorse.jobs.watching import snapshot_state
@@ -71,7 +72,9 @@ async def job_events(
     try:
         # The job first, so a foreign or missing job is a plain 404, not an empty stream; off the loop.
         def first_event() -> dict:
-            return present_job(runtime.queue.view(checked_job_id(job_id), account_id=account.id), request, runtime)
+            job = runtime.queue.view(checked_job_id(job_id), account_id=account.id)
+            hub.claim_slot(stream)  # the deployment's caps (PostgreSQL)
+            return present_job(job, request, runtime)
 
         first = await run_in_threadpool(first_event)
     except BaseException:
@@ -85,7 +88,9 @@ def stream_hub(app: FastAPI, runtime: Runtime) -> StreamHub:
     """The app's :class:`StreamHub`, made with its first stream (route handlers run on one loop)."""
     hub: StreamHub | None = getattr(app.state, "event_streams", None)
     if hub is None:
-        hub = app.state.event_streams = StreamHub(runtime.db, max_per_key=runtime.settings.max_streams_per_key)
+        slots = StreamSlots(runtime.db) if shared_limits_apply(runtime.db) else None
+        hub = app.state.event_streams = StreamHub(runtime.db, max_per_key=runtime.settings.max_streams_per_key,
+                                                  slots=slots)
     return hub
 
 

@@ -182,6 +182,19 @@ def _check_http(fields: Fields) -> Fields:
     return {"allowed_hosts": default_allowed_hosts(host, str(public_url) if public_url else None)}
 
 
+def _log_format(text: str) -> str:
+    from happyhorse.logs import FORMATS
+
+    value = text.strip().lower()
+    if value not in FORMATS:
+        raise ValueError(f"must be {' or '.join(FORMATS)}, got {text!r}")
+    return value
+
+
+# How log lines look (README "Logs"); every long-running command has it.
+LOGGING = OptionGroup((SettingOption("log_format", "--log-format", "HAPPYHORSE_LOG_FORMAT", metavar="text|json",
+                                     parse=_log_format),))
+
 # Where the API listens, and how clients reach it.
 LISTEN = OptionGroup((
     SettingOption("host", "--host", "HAPPYHORSE_HOST"),
@@ -205,8 +218,18 @@ HTTP = OptionGroup((
                   parse=_allowed_hosts, panel=_HTTP),
 ), check=_check_http)
 
+# Prometheus metrics (README "Metrics"): /metrics on the API's port behind a token, and/or a separate
+# listener in any process. `worker` has no API port, so no token.
+_METRICS = "Metrics"
+METRICS = OptionGroup((
+    SettingOption("metrics_token", "--metrics-token", "HAPPYHORSE_METRICS_TOKEN", metavar="TOKEN", panel=_METRICS),
+    SettingOption("metrics_port", "--metrics-port", "HAPPYHORSE_METRICS_PORT", int, min=1, panel=_METRICS),
+    SettingOption("metrics_host", "--metrics-host", "HAPPYHORSE_METRICS_HOST", panel=_METRICS),
+))
+
 GROUPS: dict[str, OptionGroup] = {
     "database": DATABASE, "listen": LISTEN, "engine": ENGINE, "ltx2": LTX2, "fetch": FETCH, "signup": SIGNUP,
-    "limits": LIMITS, "sweep": SWEEP, "shutdown": SHUTDOWN, "storage": STORAGE, "http": HTTP,
+    "limits": LIMITS, "sweep": SWEEP, "shutdown": SHUTDOWN, "storage": STORAGE, "http": HTTP, "logging": LOGGING,
+    "metrics": METRICS,
 }
 """Every group by name, for the tests that hold each option to a Settings field."""
