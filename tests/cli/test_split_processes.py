@@ -1,7 +1,8 @@
-"""The scale-out shape: one ``happyhorse api`` and two ``happyhorse worker``
-processes sharing a database and a data dir (local files, one host).
+"""The one-host split: one ``happyhorse api`` and two ``happyhorse worker``
+processes sharing a SQLite database (WAL mode) and a data dir (local files).
 
-On PostgreSQL, and on SQLite in WAL mode.
+The same shape on PostgreSQL with S3, two APIs and three workers, is
+tests/cli/test_scale_out.py.
 """
 
 from __future__ import annotations
@@ -23,10 +24,8 @@ pytestmark = pytest.mark.slow
 JOBS = 4
 
 
-@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"])
-def shared_db(request, tmp_path) -> str:
-    if request.param == "postgres":
-        return request.getfixturevalue("postgres_url")
+@pytest.fixture
+def shared_db(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'data' / 'hh.db'}"
 
 
@@ -96,9 +95,8 @@ def test_one_api_two_workers(hh, processes, shared_db, tmp_path) -> None:
         engine.dispose()
     assert set(by_job) == set(job_ids) and all(by_job.values()), by_job
     assert len(set(by_job.values())) == 2, by_job
-    if shared_db.startswith("sqlite"):
-        with sqlite3.connect(data_dir / "hh.db") as conn:
-            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with sqlite3.connect(data_dir / "hh.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     # ... and each worker's own log says which ones it completed.
     completed_in_logs = {}
     for worker in workers:
